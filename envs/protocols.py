@@ -1,0 +1,232 @@
+"""The services an environment holds, as protocols, and the plain data they exchange.
+
+Effects ask these services for I/O; ``envs.local`` implements them with
+pygit2, trio processes and a job store, ``envs.mock`` in memory. Expected
+failures are returned as ``returns`` ``Failure`` values; an exception raised by
+a service is a defect (a bug or a broken machine), never a user mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import attrs
+from returns.result import Result
+
+__all__ = [
+    "Clock",
+    "CommandExecutor",
+    "CommandResult",
+    "CommandSpec",
+    "EventSink",
+    "JobStore",
+    "MergeConflict",
+    "MergeOutcome",
+    "Merger",
+    "Worktree",
+    "WorktreeError",
+    "WorktreeManager",
+]
+
+
+@attrs.frozen
+class Worktree:
+    """A git worktree forkmerge created: where it is and which branch it has checked out.
+
+    ``name`` is unique within the repository and safe as a file name;
+    ``branch`` is the short branch name (``forkmerge/<job>/agent-0001-x``);
+    ``base_commit`` is the commit (hex) the branch started from.
+    """
+
+    name: str
+    path: str
+    branch: str
+    base_commit: str
+
+
+@attrs.frozen
+class WorktreeError:
+    """A git operation on a worktree or branch failed: which operation, and why."""
+
+    operation: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.message}"
+
+
+@attrs.frozen
+class MergeConflict:
+    """Merging ``source_branch`` into ``target_branch`` conflicts on ``paths``.
+
+    The target branch is left untouched.
+    """
+
+    source_branch: str
+    target_branch: str
+    paths: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return (
+            f"merge conflict merging {self.source_branch} into {self.target_branch} "
+            f"in {', '.join(self.paths)}"
+        )
+
+
+@attrs.frozen
+class MergeOutcome:
+    """A merge that happened: the new commit on the target (``None``: nothing to merge)."""
+
+    commit: str | None
+    target_branch: str
+
+
+class WorktreeManager(Protocol):
+    """Creates, changes and removes forkmerge's worktrees and branches."""
+
+    async def create_job_worktree(
+        self, job_id: str, *, base: str | None = None
+    ) -> Result[Worktree, WorktreeError]:
+        """Create the job branch ``forkmerge/<job_id>`` at ``base`` (default: HEAD) and its
+        worktree; an existing job branch (a resumed job) is checked out as it is."""
+        ...
+
+    async def create_agent_worktree(
+        self, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """Create an agent branch from ``parent_branch``'s current head, and its worktree.
+
+        ``name`` must already be file- and ref-safe (``pure`` work planning
+        makes it so); the worktree lives under the manager's state directory.
+        """
+        ...
+
+    async def remove_worktree(
+        self, worktree: Worktree, *, delete_branch: bool = True
+    ) -> Result[None, WorktreeError]:
+        """Remove the worktree's directory and git metadata, and (by default) its branch."""
+        ...
+
+    async def commit_changes(
+        self, worktree: Worktree, message: str
+    ) -> Result[str | None, WorktreeError]:
+        """Commit every change in the worktree (new, modified, deleted files, honouring
+        .gitignore); the new commit's hex id, or ``None`` when nothing changed."""
+        ...
+
+    async def head_commit(self, worktree: Worktree) -> Result[str, WorktreeError]:
+        """The hex id of the commit the worktree's branch points at."""
+        ...
+
+    async def sync_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        """Make the worktree's files match its branch head (after in-memory merges moved it)."""
+        ...
+
+    async def write_file(
+        self, worktree: Worktree, relative_path: str, content: bytes, *, create_dirs: bool
+    ) -> Result[None, WorktreeError]:
+        """Write ``content`` to ``relative_path`` inside the worktree.
+
+        A path that would leave the worktree (absolute, ``..``, a symlink out)
+        is a ``WorktreeError``; so is a missing parent without ``create_dirs``.
+        """
+        ...
+
+    async def read_file(
+        self, worktree: Worktree, relative_path: str
+    ) -> Result[bytes, WorktreeError]:
+        """Read a file inside the worktree (same path rules as :meth:`write_file`)."""
+        ...
+
+
+class Merger(Protocol):
+    """Merges branches in memory, one merge at a time."""
+
+    async def merge(
+        self, source_branch: str, target_branch: str, message: str
+    ) -> Result[MergeOutcome, MergeConflict | WorktreeError]:
+        """Merge ``source_branch`` into ``target_branch`` without a checkout.
+
+        Merges are serialized. Nothing to merge (the source has no commits
+        the target lacks) gives ``MergeOutcome(None, target)``. A conflict
+        leaves the target untouched.
+        """
+        ...
+
+
+@attrs.frozen
+class CommandSpec:
+    """One process to run: its argv (never a shell string), directory, environment, limit.
+
+    ``display`` is how the command is shown in logs and errors (secrets
+    masked); ``env`` is the whole environment of the process.
+    """
+
+    argv: tuple[str, ...]
+    cwd: str
+    env: Mapping[str, str]
+    timeout: float | None
+    display: str
+
+
+@attrs.frozen
+class CommandResult:
+    """How a process ended.
+
+    ``exit_code`` is ``None`` when it was killed by the timeout
+    (``timed_out``); ``stdout``/``stderr`` hold at most the executor's bound,
+    keeping the head and the tail (``truncated`` says so); ``duration`` is in
+    seconds on trio's clock.
+    """
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration: float
+    timed_out: bool = False
+    truncated: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+class CommandExecutor(Protocol):
+    """Runs processes."""
+
+    async def run(self, spec: CommandSpec) -> CommandResult:
+        """Run ``spec`` to completion.
+
+        A timeout kills the process's whole process group and returns a
+        result with ``timed_out``; a program that cannot be started gives exit
+        code 127 and the reason in ``stderr``. On cancellation the whole
+        process group is killed before ``trio.Cancelled`` propagates.
+        """
+        ...
+
+
+class EventSink(Protocol):
+    """Receives progress events (dicts of JSON values); must not block."""
+
+    def emit(self, event: Mapping[str, Any]) -> None: ...
+
+
+class JobStore(Protocol):
+    """Keeps each job's append-only event log."""
+
+    async def append(self, job_id: str, event: Any) -> None:
+        """Durably record ``event``; returns once it is stored."""
+        ...
+
+    async def events(self, job_id: str) -> list[Any]:
+        """Every event of ``job_id`` in the order appended."""
+        ...
+
+
+class Clock(Protocol):
+    """Wall-clock time for records (durations use trio's clock instead)."""
+
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
