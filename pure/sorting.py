@@ -26,7 +26,7 @@ import attrs
 from pure.expression_error import ExpressionError
 from pure.field_path import MISSING, FieldPath
 from pure.filter_ast import resolve_item_path
-from pure.filter_parsing import Token, describe_token, tokenize
+from pure.filter_tokens import Token, describe_token, tokenize
 from pure.json_values import OrderKey, order_key
 
 __all__ = ["SortKey", "SortSpec", "parse_sort_by"]

@@ -27,7 +27,8 @@ from pure.filter_ast import (
     resolve_item_path,
     truthy,
 )
-from pure.filter_parsing import MAX_NESTING, Token, describe_token, tokenize
+from pure.filter_parsing import MAX_NESTING
+from pure.filter_tokens import Token, describe_token, tokenize
 from pure.filters import Filter, evaluate_condition, parse_filter
 
 ITEM: dict[str, Any] = {
