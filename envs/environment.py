@@ -53,10 +53,9 @@ class RunConfig:
 
 @attrs.frozen
 class JobContext:
-    """The job being run: its id, repository, branch and the job's own worktree."""
+    """The job being run: its id, its branch and the job's own worktree."""
 
     job_id: str
-    repo_path: str
     job_branch: str
     job_worktree: Worktree
 
