@@ -1,0 +1,294 @@
+"""The real :class:`~envs.protocols.CommandExecutor`: trio processes, one process group each.
+
+Every command runs in a new session (so in a process group of its own, whose
+id is the command's pid), and forkmerge owns that whole group: when the
+command ends, whether it exited, timed out or was cancelled, every process
+still in its group is stopped too. So a step's ``sleep 1000 &`` never outlives
+the step, and a background child that still holds the output pipes cannot
+keep the step from finishing.
+
+Stopping a group: SIGTERM (and SIGCONT, so a stopped process sees it) to the
+whole group, up to ``kill_grace`` seconds for it to empty, then SIGKILL.
+A process that left the group on purpose (``setsid``, a daemon) is not
+forkmerge's to stop; its output after the command ended is not collected.
+POSIX only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Final, NoReturn, final
+
+import trio
+
+from envs.output_buffer import OutputBuffer
+from envs.protocols import CommandResult, CommandSpec
+
+__all__ = ["TrioProcessExecutor"]
+
+_CHUNK: Final = 65536
+# Reading what is left in a pipe once the group is gone never waits; a writer
+# that escaped the group could keep writing, so stop after this many chunks.
+_MAX_FINAL_CHUNKS: Final = 64
+_FIRST_POLL: Final = 0.002
+_MAX_POLL: Final = 0.05
+_PROC: Final = Path("/proc")
+# Exit codes of a command that could not be started, as POSIX shells use them.
+_NOT_FOUND: Final = 127
+_NOT_EXECUTABLE: Final = 126
+_NOT_FOUND_ERRNOS: Final = frozenset({errno.ENOENT, errno.ENOTDIR})
+
+
+@final
+class TrioProcessExecutor:
+    """Runs each command as its own process group, with bounded output and a timeout.
+
+    ``run(spec)`` starts ``spec.argv`` (never through a shell: a caller that
+    wants one passes ``("sh", "-c", text)``) in ``spec.cwd`` with exactly
+    ``spec.env`` as its environment, stdin from ``/dev/null``, and collects
+    stdout and stderr separately, each bounded to ``max_output_bytes`` (its
+    head and its tail, see :class:`~envs.output_buffer.OutputBuffer`).
+
+    Outcomes:
+      * the command exits: its exit code, or the negative signal number when
+        a signal killed it (``-9`` for SIGKILL), as Python reports it; any
+        process left in its group is then stopped (see the module docstring);
+      * ``spec.timeout`` seconds pass (counted from the call): the group is
+        stopped and the result has ``exit_code=None``, ``timed_out=True`` and
+        the output collected so far;
+      * the command cannot be started: exit code 127 (program or working
+        directory not found) or 126 (found but not executable: permission,
+        format, argument list too long), the reason in ``stderr``; no
+        exception;
+      * cancellation: the group is stopped, shielded so that the signals are
+        sent and the command reaped, then ``trio.Cancelled`` propagates.
+
+    ``duration`` is measured on trio's clock.
+
+    Args:
+      max_output_bytes: the most bytes kept of each of stdout and stderr.
+      kill_grace: seconds between SIGTERM and SIGKILL when stopping a group.
+
+    Raises:
+      ValueError: if ``max_output_bytes`` is less than 1 or ``kill_grace`` is
+        negative or not a number.
+    """
+
+    __slots__ = ("_kill_grace", "_max_output_bytes")
+
+    def __init__(self, *, max_output_bytes: int = 1_000_000, kill_grace: float = 2.0) -> None:
+        if max_output_bytes < 1:
+            raise ValueError(f"`max_output_bytes` must be at least 1, got {max_output_bytes}")
+        if math.isnan(kill_grace) or kill_grace < 0:
+            raise ValueError(f"`kill_grace` must be a non-negative number, got {kill_grace}")
+        self._max_output_bytes = max_output_bytes
+        self._kill_grace = kill_grace
+
+    @property
+    def max_output_bytes(self) -> int:
+        return self._max_output_bytes
+
+    @property
+    def kill_grace(self) -> float:
+        return self._kill_grace
+
+    async def run(self, spec: CommandSpec) -> CommandResult:
+        """Run ``spec`` to completion (see the class docstring for every outcome)."""
+        started = trio.current_time()
+        if not spec.argv:
+            return _not_started(spec, started, _NOT_FOUND, "no program given (empty command)")
+        try:
+            process = await trio.lowlevel.open_process(
+                list(spec.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=spec.cwd,
+                env=dict(spec.env),
+                start_new_session=True,
+            )
+        except OSError as error:
+            if error.filename is None:
+                raise  # not about the command (no fork, no pipes): a broken machine
+            code, reason = _start_failure(spec, error)
+            return _not_started(spec, started, code, reason)
+        except ValueError as error:  # a NUL byte in an argument or the environment
+            return _not_started(spec, started, _NOT_FOUND, str(error))
+        stdout = OutputBuffer(self._max_output_bytes)
+        stderr = OutputBuffer(self._max_output_bytes)
+        try:
+            timed_out = await self._supervise(process, spec, started, stdout, stderr)
+        finally:
+            with trio.CancelScope(shield=True):
+                for stream in (process.stdout, process.stderr):
+                    if stream is not None:
+                        await stream.aclose()
+        return CommandResult(
+            exit_code=None if timed_out else process.returncode,
+            stdout=stdout.text(),
+            stderr=stderr.text(),
+            duration=trio.current_time() - started,
+            timed_out=timed_out,
+            truncated=stdout.truncated or stderr.truncated,
+        )
+
+    async def _supervise(
+        self,
+        process: trio.Process,
+        spec: CommandSpec,
+        started: float,
+        stdout: OutputBuffer,
+        stderr: OutputBuffer,
+    ) -> bool:
+        """Read both pipes while waiting for the command, then stop its group; True on timeout."""
+        limit = trio.move_on_at(math.inf if spec.timeout is None else started + spec.timeout)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_collect, process.stdout, stdout)
+                nursery.start_soon(_collect, process.stderr, stderr)
+                try:
+                    with limit:
+                        await process.wait()
+                    await self._stop_group(process)
+                except BaseException:
+                    with trio.CancelScope(shield=True):
+                        await self._stop_group(process)
+                    raise
+                # The group is gone: what is still in the pipes is read below without
+                # waiting, so an escaped writer holding a pipe open cannot block us.
+                nursery.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            _raise_unwrapped(group)
+        _read_what_is_left(process.stdout, stdout)
+        _read_what_is_left(process.stderr, stderr)
+        return limit.cancelled_caught
+
+    async def _stop_group(self, process: trio.Process) -> None:
+        """Stop every process of the command's group (SIGTERM, grace, SIGKILL) and reap it."""
+        pgid = process.pid  # a new session's id is its leader's pid
+        if process.returncode is not None and not await _group_is_alive(pgid):
+            return
+        _signal_group(pgid, signal.SIGTERM)
+        _signal_group(pgid, signal.SIGCONT)
+        emptied = False
+        with trio.move_on_after(self._kill_grace):
+            await process.wait()
+            await _wait_until_empty(pgid)
+            emptied = True
+        if not emptied:
+            _signal_group(pgid, signal.SIGKILL)
+        await process.wait()
+
+
+def _start_failure(spec: CommandSpec, error: OSError) -> tuple[int, str]:
+    """The exit code and reason for a command that could not be started."""
+    code = _NOT_FOUND if error.errno in _NOT_FOUND_ERRNOS else _NOT_EXECUTABLE
+    # subprocess names the working directory when chdir failed, else the program.
+    if error.filename == spec.cwd:
+        return code, f"cannot use working directory {spec.cwd!r}: {error.strerror}"
+    if error.errno == errno.ENOENT:
+        return code, f"program not found: {spec.argv[0]!r}"
+    return code, f"cannot execute {spec.argv[0]!r}: {error.strerror}"
+
+
+def _not_started(spec: CommandSpec, started: float, code: int, reason: str) -> CommandResult:
+    return CommandResult(
+        exit_code=code,
+        stdout="",
+        stderr=f"forkmerge: cannot run {spec.display}: {reason}\n",
+        duration=trio.current_time() - started,
+    )
+
+
+async def _collect(stream: trio.abc.ReceiveStream | None, buffer: OutputBuffer) -> None:
+    """Feed ``stream`` into ``buffer`` until end of file."""
+    if stream is None:
+        return
+    while chunk := await stream.receive_some(_CHUNK):
+        buffer.feed(chunk)
+
+
+def _read_what_is_left(stream: trio.abc.ReceiveStream | None, buffer: OutputBuffer) -> None:
+    """Feed what is already in the pipe into ``buffer``, without waiting for more."""
+    if not isinstance(stream, trio.lowlevel.FdStream):
+        return
+    fd = stream.fileno()  # trio made it non-blocking
+    for _ in range(_MAX_FINAL_CHUNKS):
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except OSError:  # BlockingIOError: empty, a writer outside the group holds it
+            return
+        if not chunk:
+            return
+        buffer.feed(chunk)
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    """Send ``signum`` to the group; a group already gone or not ours to signal is skipped."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+async def _wait_until_empty(pgid: int) -> None:
+    """Return once no living process is left in the group (polling, backing off)."""
+    delay = _FIRST_POLL
+    while await _group_is_alive(pgid):
+        await trio.sleep(delay)
+        delay = min(delay * 2, _MAX_POLL)
+
+
+async def _group_is_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies, already dead, do not count).
+
+    An orphan is reaped by init, which in some containers never reaps; the
+    group then still "exists" for ``killpg``, so on Linux ``/proc`` decides.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not _PROC.is_dir():
+        return True
+    return await trio.to_thread.run_sync(_has_living_member, pgid)
+
+
+def _has_living_member(pgid: int) -> bool:
+    """Scan ``/proc`` for a process of group ``pgid`` that is not a zombie."""
+    with os.scandir(_PROC) as entries:
+        for entry in entries:
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = Path(entry.path, "stat").read_text(errors="replace")
+            except OSError:  # exited meanwhile, or not readable
+                continue
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+            fields = stat.rpartition(")")[2].split()
+            if len(fields) >= 3 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                return True
+    return False
+
+
+def _raise_unwrapped(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Re-raise a nursery's group as one exception: a bare ``Cancelled`` or a bare defect."""
+    leaves = _leaves(group)
+    defects = [leaf for leaf in leaves if not isinstance(leaf, trio.Cancelled)]
+    if not defects:
+        raise leaves[0] from None
+    if len(defects) == 1:
+        raise defects[0] from None
+    raise BaseExceptionGroup("the process executor failed", defects) from None
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
