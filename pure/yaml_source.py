@@ -51,14 +51,16 @@ _MERGE_TAG: Final = "tag:yaml.org,2002:merge"
 class YamlScalar:
     """A scalar: ``value`` as YAML typed it (str, int, float, bool, None, ...), ``text`` as written.
 
-    ``style`` is ``None`` for a plain scalar, else the quote or block indicator
-    (``'``, ``"``, ``|``, ``>``).
+    ``text`` is the content after unquoting; ``raw`` the exact source slice
+    (quotes, escapes and anchors included). ``style`` is ``None`` for a plain
+    scalar, else the quote or block indicator (``'``, ``"``, ``|``, ``>``).
     """
 
     value: Any
     text: str
     style: str | None
     location: Location
+    raw: str = ""
 
 
 @final
@@ -233,7 +235,8 @@ class _Converter:
                     "a plain YAML value",
                     repr(node.value),
                 )
-        return YamlScalar(value, str(node.value), node.style, location)
+        raw = self.text[node.start_mark.index : node.end_mark.index]
+        return YamlScalar(value, str(node.value), node.style, location, raw)
 
     def explicitly_tagged(self, node: ScalarNode) -> bool:
         """Whether the scalar's source starts with a tag (after an anchor, if any)."""

@@ -31,9 +31,9 @@ def load(text: str) -> YamlMap:
 def test_values_keep_their_types_text_and_locations() -> None:
     root = load("a: 1\nb: 'x'\nc: [true, ~, 2.5]\nd:\n  e: |\n    text\n")
     a, b, c, d = (root.get(key) for key in "abcd")
-    assert a is not None and a.value == YamlScalar(1, "1", None, Location(1, 4))
+    assert a is not None and a.value == YamlScalar(1, "1", None, Location(1, 4), "1")
     assert a.key_location == Location(1, 1)
-    assert b is not None and b.value == YamlScalar("x", "x", "'", Location(2, 4))
+    assert b is not None and b.value == YamlScalar("x", "x", "'", Location(2, 4), "'x'")
     assert c is not None and isinstance(c.value, YamlList)
     assert [item.value for item in c.value.items if isinstance(item, YamlScalar)] == [
         True,
@@ -43,7 +43,8 @@ def test_values_keep_their_types_text_and_locations() -> None:
     assert c.value.location == Location(3, 4)
     assert d is not None and isinstance(d.value, YamlMap)
     inner = d.value.get("e")
-    assert inner is not None and inner.value == YamlScalar("text\n", "text\n", "|", Location(5, 6))
+    assert inner is not None
+    assert inner.value == YamlScalar("text\n", "text\n", "|", Location(5, 6), "|\n    text\n")
     assert list(root.keys()) == ["a", "b", "c", "d"]
     assert root.get("missing") is None
 

@@ -50,8 +50,8 @@ def only_problem(text: str) -> Problem:
 
 def with_map(extra: str, *, steps: str = "- shell: echo hi") -> str:
     """A workflow whose map block has the lines ``extra`` besides input and agent_template."""
-    body = textwrap.indent(dedent(extra), "  ")
-    template = textwrap.indent(dedent(steps), "    ")
+    body = textwrap.indent(dedent(extra).rstrip("\n") + "\n", "  ")
+    template = textwrap.indent(dedent(steps).rstrip("\n") + "\n", "    ")
     return f"name: demo\nmap:\n  input: items.json\n  agent_template:\n{template}{body}"
 
 
