@@ -47,6 +47,7 @@ _ASK = 2  # the environment itself
 _SYNC = 3  # a: env -> Result
 _ASYNC = 4  # a: async env -> Result
 _RAW = 5  # a: async env -> (ok, value); the core's own combinators
+_SLEEP = 6  # a: seconds
 # Composite nodes (tag >= _MAP): they push a frame and descend into ``a``.
 _MAP = 10  # b: value -> value
 _BIND = 11  # b: value -> Effect
@@ -207,11 +208,7 @@ class Effect(Generic[T_co, E_co, Env_contra]):
         if not seconds >= 0:
             raise ValueError(f"`seconds` must be non-negative, found {seconds!r}")
 
-        async def run_sleep(_env: object) -> RawOutcome:
-            await trio.sleep(seconds)
-            return True, None
-
-        return Effect(_RAW, run_sleep)
+        return Effect(_SLEEP, seconds)
 
     @staticmethod
     def defer(thunk: Callable[[], Effect[T, E, Env]]) -> Effect[T, E, Env]:
@@ -363,6 +360,11 @@ async def interpret(effect: Effect[Any, Any, Any], env: Any) -> RawOutcome:
     # The stack holds the composite nodes themselves as continuation frames
     # (tag + function in one object, no allocation per frame), plus
     # _RESTORE nodes carrying the outer environment of a ``local`` block.
+    tag = effect._tag
+    if tag == _PURE:  # fast paths for leaves: par_all runs many of them
+        return True, effect._a
+    if tag == _RAW:
+        return await effect._a(env)  # type: ignore[no-any-return]
     stack: list[Effect[Any, Any, Any]] = []
     push = stack.append
     pop = stack.pop
@@ -392,6 +394,9 @@ async def interpret(effect: Effect[Any, Any, Any], env: Any) -> RawOutcome:
             ok, value = _split(await current._a(env))
         elif tag == _SYNC:
             ok, value = _split(current._a(env))
+        elif tag == _SLEEP:
+            await trio.sleep(current._a)
+            ok, value = True, None
         else:  # _ASK
             ok, value = True, env
         while stack:
