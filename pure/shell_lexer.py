@@ -298,7 +298,7 @@ class _Lexer:
             elif unit.ch == "\\":
                 self.escape_pair(None)
             elif unit.ch == "'" and in_double:
-                self.scan.distrust_from(unit.pos, "shells disagree about ' inside \"${...}\"")
+                self.scan.distrust_from(unit.pos, 'shells disagree about \' inside "${...}"')
                 self.i += 1
             elif unit.ch in "'\"`$":
                 self.quote_or_expansion(unit.ch, in_double)

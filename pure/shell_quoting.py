@@ -104,9 +104,7 @@ def escape_for(value: str, context: QuotingContext) -> Result[str, str]:
         return Failure("it is inside a shell comment, where references are left as written")
     if kind is QuoteKind.ARITHMETIC and _INTEGER.fullmatch(value) is None:
         return Failure("inside $((...)) only an integer can be inserted, and the value is not one")
-    if any(h.strip_tabs for h in context.heredocs) and (
-        value.startswith("\t") or "\n\t" in value
-    ):
+    if any(h.strip_tabs for h in context.heredocs) and (value.startswith("\t") or "\n\t" in value):
         return Failure("a line of the value starts with a tab, which <<- would strip")
     if kind is QuoteKind.UNQUOTED:
         text = "'" + value.replace("'", "'\\''") + "'"

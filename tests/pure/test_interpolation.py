@@ -85,7 +85,7 @@ def test_references_resolve_and_render(template: str, expected: str) -> None:
 def test_json_rendering_is_compact_and_keeps_unicode() -> None:
     value = {"name": "café ☕", "n": [1, 2.5], "t": (1, 2)}
     assert text("${v}", {"v": value}) == '{"name":"café ☕","n":[1,2.5],"t":[1,2]}'
-    assert text("${v:json}", {"v": "say \"hi\""}) == '"say \\"hi\\""'
+    assert text("${v:json}", {"v": 'say "hi"'}) == '"say \\"hi\\""'
     assert text("${item:json}", {"item": 3}) == "3"
 
 
@@ -223,7 +223,7 @@ def test_raw_and_json_modes() -> None:
 
 
 def test_shell_context_escapes_for_each_quoting_context() -> None:
-    variables = {"v": "a'b \"$x\" `y`"}
+    variables = {"v": 'a\'b "$x" `y`'}
     assert shell("echo ${v}", variables) == "echo 'a'\\''b \"$x\" `y`'"
     assert shell("echo '${v}'", variables) == "echo 'a'\\''b \"$x\" `y`'"
     assert shell('echo "${v}"', variables) == 'echo "a\'b \\"\\$x\\" \\`y\\`"'
@@ -232,8 +232,8 @@ def test_shell_context_escapes_for_each_quoting_context() -> None:
 
 
 def test_text_context_inserts_verbatim() -> None:
-    variables = {"v": "a'b \"$x\""}
-    expected = "echo 'a'b \"$x\"' \"a'b \"$x\"\" # a'b \"$x\""
+    variables = {"v": 'a\'b "$x"'}
+    expected = 'echo \'a\'b "$x"\' "a\'b "$x"" # a\'b "$x"'
     assert text("echo '${v}' \"${v}\" # ${v}", variables) == expected
 
 

@@ -84,7 +84,7 @@ def test_each_context_is_recognised(template: str, expected: list[QuoteKind]) ->
         ("cat <<EOF; echo '${x}'\n${x}\nEOF", [S, H]),
         ("cat <<A <<'B'\n${x}\nA\n${x}\nB\n${x}", [H, L, U]),
         ("cat <<EOF\n$(echo '${x}')\n\"${x}\" '${x}'\nEOF", [S, H, H]),
-        ("cat <<EOF\n\\\"${x}\\$${x}\nEOF", [H, H]),
+        ('cat <<EOF\n\\"${x}\\$${x}\nEOF', [H, H]),
         ("cat <<EOF\n${x}", [H]),
         ("cat <<EOF\nEOF\n${x}", [U]),
         ("echo ${x}; cat <<EOF", [U]),
@@ -124,8 +124,8 @@ def test_backtick_levels() -> None:
     assert contexts("echo `cat ${x}`") == [QuotingContext(U, 1)]
     assert contexts("echo `echo \\`echo ${x}\\``") == [QuotingContext(U, 2)]
     assert contexts('echo "`echo \\"${x}\\"`"') == [QuotingContext(D, 1)]
-    assert contexts("echo `echo \\\\\"${x}\"`") == [QuotingContext(U, 1)]
-    assert contexts("echo `echo \\\\\\\\\"${x}\"`") == [QuotingContext(D, 1)]
+    assert contexts('echo `echo \\\\"${x}"`') == [QuotingContext(U, 1)]
+    assert contexts('echo `echo \\\\\\\\"${x}"`') == [QuotingContext(D, 1)]
     assert contexts("echo `echo '${x}' \\a`") == [QuotingContext(S, 1)]
 
 
@@ -164,11 +164,11 @@ def test_case_patterns_do_not_close_a_command_substitution() -> None:
         ("echo $((1 + ${x})", "$(( at column 6"),
         ("echo $'a' ${x}", "bash's $'...' quoting"),
         ("echo $((1 + '2')) ${x}", "quotes inside $((...))"),
-        ("echo \"${y:-'a}\" ${x}", "' inside \"${...}\""),
+        ('echo "${y:-\'a}" ${x}', '\' inside "${...}"'),
         ("cat <<\n${x}", "needs a delimiter"),
         ("cat <<${x}\nfoo\n", "heredoc delimiter"),
         ("cat <<E\\${x}\nfoo\n", "heredoc delimiter"),
-        ("cat <<EOF\n`echo \\\"a\\\" ${x}`\nEOF", 'about \\" inside'),
+        ('cat <<EOF\n`echo \\"a\\" ${x}`\nEOF', 'about \\" inside'),
     ],
 )
 def test_unsafe_places_say_why(template: str, reason: str | None) -> None:
@@ -203,7 +203,7 @@ TABS = Heredoc("EOF", True, False, 0, 0, 0)
     [
         (QuotingContext(U), "'a'\\''b\"c$d`e\\f\ng;h$(i)*'"),
         (QuotingContext(S), "a'\\''b\"c$d`e\\f\ng;h$(i)*"),
-        (QuotingContext(D), 'a\'b\\"c\\$d\\`e\\\\f\ng;h\\$(i)*'),
+        (QuotingContext(D), "a'b\\\"c\\$d\\`e\\\\f\ng;h\\$(i)*"),
         (QuotingContext(H), "a'b\"c\\$d\\`e\\\\f\ng;h\\$(i)*"),
         (QuotingContext(L), HOSTILE),
         (QuotingContext(U, 1), "'a'\\\\''b\"c\\$d\\`e\\\\f\ng;h\\$(i)*'"),
@@ -241,9 +241,7 @@ def test_tab_stripping_heredocs_refuse_leading_tabs() -> None:
 def test_backslash_newline_inside_an_unquoted_heredoc() -> None:
     inside = QuotingContext(S, heredocs=(HEREDOC,))
     assert escape_for("a\\\nb", inside) == Success("a'\\\\'\nb")
-    assert escape_for("a\\\nb", QuotingContext(U, heredocs=(HEREDOC,))) == Success(
-        "'a'\\\\'\nb'"
-    )
+    assert escape_for("a\\\nb", QuotingContext(U, heredocs=(HEREDOC,))) == Success("'a'\\\\'\nb'")
     assert escape_for("a\\\nb", QuotingContext(H, heredocs=(HEREDOC,))) == Success("a\\\\\nb")
     literal = escape_for("a\\\nb", QuotingContext(L, heredocs=(HEREDOC,)))
     assert isinstance(literal, Failure)
@@ -270,10 +268,10 @@ def test_heredoc_problem_finds_delimiter_lines() -> None:
 ROUND_TRIP = [
     ("unquoted", "printf '%s' ${v}", "{}"),
     ("single", "printf '%s' '${v}'", "{}"),
-    ("double", 'printf \'%s\' "${v}"', "{}"),
+    ("double", "printf '%s' \"${v}\"", "{}"),
     ("command substitution", "printf '%s' \"$(printf '%s' ${v}; printf x)\"", "{}x"),
     ("command substitution, bare", "printf '%s' \"$(printf '%s' ${v})\"", "{}"),
-    ("inside double quotes", 'printf \'%s\' "pre${v}post"', "pre{}post"),
+    ("inside double quotes", "printf '%s' \"pre${v}post\"", "pre{}post"),
     ("between single quotes", "printf '%s' 'pre'${v}'post'", "pre{}post"),
     ("nested", "printf '%s' \"$(printf '%s' \"$(printf '%s' '${v}'; printf x)\")\"", "{}x"),
     ("backticks", "printf '%s' \"`printf '%s' ${v}; printf x`\"", "{}x"),
