@@ -1,0 +1,136 @@
+"""The map phase: load the work items, plan the assignments, run one agent per item."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Never
+
+from returns.result import Failure, Result, Success
+
+from effects import Effect, par_all_limit
+from effects._service import call_map_service
+from envs.environment import MapEnv
+from envs.protocols import CommandResult, CommandSpec
+from phases.agent import execute_agent
+from phases.results import AgentResult, MapResult, PhaseFailure
+from pure.interpolation import try_interpolate
+from pure.masking import mask
+from pure.step_commands import safe_relative_path
+from pure.work_planning import WorkAssignment, plan_work
+from pure.workflow import MapConfig, Workflow
+
+__all__ = ["load_work_items", "plan_assignments", "run_map_phase"]
+
+
+def _looks_like_path(text: str) -> bool:
+    return not any(char.isspace() or char in "|;&<>$`'\"(){}" for char in text)
+
+
+def _parse_document(text: str, origin: str) -> Result[Any, PhaseFailure]:
+    try:
+        return Success(json.loads(text))
+    except json.JSONDecodeError as error:
+        return Failure(
+            PhaseFailure(
+                "map",
+                f"map.input: {origin} is not valid JSON: {error.msg} "
+                f"at line {error.lineno} column {error.colno}",
+            )
+        )
+
+
+def load_work_items(
+    config: MapConfig, variables: Mapping[str, Any]
+) -> Effect[Any, PhaseFailure, MapEnv]:
+    """Load ``map.input`` in the job worktree: a JSON file, or a command that prints JSON.
+
+    The input is interpolated first. When it names a file in the job
+    worktree (after setup, which may have created it) that file is read;
+    otherwise a path-like input that does not exist is an error, and
+    anything else runs as a shell command whose stdout must be JSON.
+    """
+
+    async def load(env: MapEnv) -> Result[Any, PhaseFailure]:
+        worktree = env.job.job_worktree
+        interpolated = try_interpolate(config.input, variables, context="text")
+        if isinstance(interpolated, Failure):
+            return Failure(PhaseFailure("map", f"map.input: {interpolated.failure()}"))
+        text = interpolated.unwrap().strip()
+        relative = safe_relative_path(text)
+        if isinstance(relative, Success):
+            content = await env.services.worktrees.read_file(worktree, relative.unwrap())
+            if isinstance(content, Success):
+                return _parse_document(content.unwrap().decode(errors="replace"), f"file {text}")
+            if _looks_like_path(text):
+                return Failure(
+                    PhaseFailure(
+                        "map",
+                        f"map.input: expected a JSON file or a command, found no file {text!r} "
+                        f"in the job worktree ({content.failure()})",
+                    )
+                )
+        command = try_interpolate(config.input, variables, context="shell").unwrap()
+        spec = CommandSpec(
+            (*env.config.shell, command),
+            worktree.path,
+            {**env.config.process_env, **env.config.workflow_env},
+            None,
+            mask(command, env.config.secrets),
+        )
+        result: CommandResult = await env.services.executor.run(spec)
+        if not result.succeeded:
+            return Failure(
+                PhaseFailure(
+                    "map",
+                    f"map.input command {spec.display!r} failed with exit code "
+                    f"{result.exit_code}: {mask(result.stderr.strip()[-500:], env.config.secrets)}",
+                )
+            )
+        return _parse_document(result.stdout, f"the output of {spec.display!r}")
+
+    return call_map_service(load)
+
+
+def plan_assignments(
+    config: MapConfig, document: Any
+) -> Effect[list[WorkAssignment], PhaseFailure, object]:
+    """Select, filter, sort and slice the items of ``document`` into assignments."""
+    return Effect.from_result(
+        plan_work(document, config).alt(
+            lambda error: PhaseFailure("map", f"planning work items: {error}")
+        )
+    )
+
+
+def run_map_phase(
+    workflow: Workflow,
+    assignments: Sequence[WorkAssignment],
+    variables: Mapping[str, Any],
+    *,
+    max_parallel: int,
+    keep_failed: bool = False,
+) -> Effect[MapResult, Never, MapEnv]:
+    """Run one agent per assignment, at most ``max_parallel`` at once; never fails.
+
+    Agents are started lazily by ``max_parallel`` workers; one agent's
+    failure never stops the others (it is recorded in its
+    :class:`AgentResult`). Cancellation cancels every running agent, each of
+    which releases its worktree.
+    """
+
+    def agents() -> Iterator[Effect[AgentResult, Never, MapEnv]]:
+        for assignment in assignments:
+            yield execute_agent(assignment, workflow, variables, keep_failed=keep_failed)
+
+    return Effect.defer(
+        lambda: (
+            par_all_limit(agents(), max_parallel)
+            .map(lambda results: MapResult(tuple(results)))
+            .recover(_never)
+        )
+    )
+
+
+def _never(errors: list[Never]) -> MapResult:  # pragma: no cover - agents never fail
+    raise AssertionError(f"an agent effect failed: {errors}")

@@ -1,0 +1,165 @@
+"""What phases report: per-agent results, the map summary, the job result, phase failures."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import attrs
+
+from effects.commands import StepFailure, StepRecord
+
+__all__ = [
+    "AgentFailure",
+    "AgentResult",
+    "AgentStatus",
+    "JobResult",
+    "JobStatus",
+    "MapResult",
+    "PhaseFailure",
+]
+
+AgentStatus = Literal["merged", "unchanged", "failed"]
+FailureKind = Literal["step", "merge_conflict", "timeout", "worktree", "cleanup"]
+JobStatus = Literal["succeeded", "partial", "failed"]
+
+
+@attrs.frozen
+class AgentFailure:
+    """Why an agent failed: ``kind``, a one-line ``message``, and what it printed.
+
+    ``step`` is the failing step (for ``kind == "step"``); ``paths`` the
+    conflicting files (for ``merge_conflict``).
+    """
+
+    kind: FailureKind
+    message: str
+    step: StepFailure | None = None
+    paths: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@attrs.frozen
+class AgentResult:
+    """The outcome of one work item's agent.
+
+    ``status``: ``merged`` (its commits are on the job branch), ``unchanged``
+    (it succeeded and changed nothing) or ``failed`` (``failure`` says why).
+    Times are on trio's clock: ``started``/``finished`` bound the agent,
+    ``acquired``/``released`` its worktree.
+    """
+
+    index: int
+    item_key: str
+    item: Any
+    worktree_name: str
+    status: AgentStatus
+    commit: str | None = None
+    merge_commit: str | None = None
+    records: tuple[StepRecord, ...] = ()
+    failure: AgentFailure | None = None
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.finished - self.started
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status != "failed"
+
+    def output_tail(self, limit: int = 500) -> str:
+        """The end of the last step's output (or of the failure's), for summaries."""
+        if self.failure is not None and self.failure.step is not None:
+            text = self.failure.step.output
+        elif self.records:
+            text = self.records[-1].output
+        else:
+            text = ""
+        return text[-limit:]
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON object this agent contributes to ``${map.results}``."""
+        return {
+            "item_key": self.item_key,
+            "index": self.index,
+            "item": self.item,
+            "status": self.status,
+            "success": self.succeeded,
+            "commit": self.commit,
+            "merge_commit": self.merge_commit,
+            "duration": round(self.duration, 3),
+            "error": None if self.failure is None else self.failure.message,
+            "output": self.output_tail(),
+        }
+
+
+@attrs.frozen
+class MapResult:
+    """Every agent's result, in item order."""
+
+    results: tuple[AgentResult, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    @property
+    def successful(self) -> int:
+        return sum(1 for result in self.results if result.succeeded)
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.successful
+
+    def variables(self) -> Mapping[str, Any]:
+        """The ``map`` namespace of the reduce phase: total, successful, failed, results."""
+        return {
+            "total": self.total,
+            "successful": self.successful,
+            "failed": self.failed,
+            "results": [result.summary() for result in self.results],
+        }
+
+
+@attrs.frozen
+class PhaseFailure:
+    """A setup, map-input or reduce failure that ends the job."""
+
+    phase: str
+    message: str
+    step: StepFailure | None = None
+
+    def __str__(self) -> str:
+        return f"{self.phase} phase failed: {self.message}"
+
+
+@attrs.frozen
+class JobResult:
+    """The outcome of a whole job: its branch, the map results and how the phases went."""
+
+    job_id: str
+    job_branch: str
+    status: JobStatus
+    map: MapResult
+    setup_records: tuple[StepRecord, ...] = ()
+    reduce_records: tuple[StepRecord, ...] = ()
+    failure: PhaseFailure | None = None
+    duration: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--json`` object of the command line."""
+        return {
+            "job_id": self.job_id,
+            "job_branch": self.job_branch,
+            "status": self.status,
+            "total": self.map.total,
+            "successful": self.map.successful,
+            "failed": self.map.failed,
+            "duration": round(self.duration, 3),
+            "error": None if self.failure is None else str(self.failure),
+            "items": [result.summary() for result in self.map.results],
+        }
