@@ -1,0 +1,54 @@
+"""The production environment: pygit2 worktrees and merges, trio processes, the job store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+from envs.console import NullSink
+from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv, RunConfig, Services
+from envs.git_merger import GitMerger
+from envs.git_worktrees import GitWorktreeManager
+from envs.processes import TrioProcessExecutor
+from envs.protocols import EventSink, JobStore
+from envs.system_clock import SystemClock
+
+__all__ = ["local_env"]
+
+
+def local_env(
+    repo_path: str,
+    *,
+    store: JobStore,
+    agent_command: tuple[str, ...] = DEFAULT_AGENT_COMMAND,
+    workflow_env: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+    state_dir: str | None = None,
+    events: EventSink | None = None,
+    process_env: Mapping[str, str] | None = None,
+    max_output_bytes: int = 1_000_000,
+) -> PhaseEnv:
+    """The real environment for the repository containing ``repo_path``.
+
+    Worktrees live under ``state_dir`` (default: inside the repository's git
+    directory); processes start from ``process_env`` (default: this
+    process's environment) plus ``workflow_env``; ``secrets`` are masked in
+    everything reported. Raises ``NotARepositoryError`` when ``repo_path``
+    is in no git repository.
+    """
+    worktrees = GitWorktreeManager(repo_path, state_dir=state_dir)
+    services = Services(
+        worktrees=worktrees,
+        executor=TrioProcessExecutor(max_output_bytes=max_output_bytes),
+        merger=GitMerger(repo_path),
+        store=store,
+        events=events if events is not None else NullSink(),
+        clock=SystemClock(),
+    )
+    config = RunConfig(
+        agent_command=agent_command,
+        process_env=dict(os.environ if process_env is None else process_env),
+        workflow_env=dict(workflow_env or {}),
+        secrets=tuple(secret for secret in secrets if secret),
+    )
+    return PhaseEnv(services, config)
