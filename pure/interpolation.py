@@ -43,6 +43,7 @@ puts it in, so it reaches the command as exactly that text, never as syntax.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -195,7 +196,8 @@ def referenced_names(template: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _scan(template: str) -> tuple[list[_Reference], int | None]:
+@functools.lru_cache(maxsize=1024)
+def _scan(template: str) -> tuple[tuple[_Reference, ...], int | None]:
     """Every candidate, in order, nested ones included; and where an unclosed ``${`` starts.
 
     After a ``${...}`` the scan resumes inside it, so that references in
@@ -211,7 +213,7 @@ def _scan(template: str) -> tuple[list[_Reference], int | None]:
         elif following == "{":
             close = template.find("}", dollar + 2)
             if close < 0 or "\n" in template[dollar:close]:
-                return references, dollar
+                return tuple(references), dollar
             content = template[dollar + 2 : close]
             match = _PATH.match(content)
             path = match.group(0) if match else ""
@@ -226,7 +228,7 @@ def _scan(template: str) -> tuple[list[_Reference], int | None]:
                 index = match.end()
             else:
                 index = dollar + 1
-    return references, None
+    return tuple(references), None
 
 
 def _modifier(rest: str) -> _Modifier:
@@ -292,11 +294,17 @@ def _decide(
 
 def _parse_path(reference: _Reference, template: str) -> FieldPath:
     try:
-        return parse_field_path(_DOT_INDEX.sub(r"[\1]", reference.path))
+        return _field_path(reference.path)
     except FieldPathError as error:
         raise _error(
             reference, template, f"cannot read reference {reference.text}: {error}"
         ) from None
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_path(path: str) -> FieldPath:
+    """``path`` parsed, ``.0`` read as ``[0]`` (Prodigy's dotted index)."""
+    return parse_field_path(_DOT_INDEX.sub(r"[\1]", path))
 
 
 def _lookup(variables: Mapping[str, Any], path: FieldPath) -> tuple[Any, str]:
@@ -369,7 +377,7 @@ def _leading_keys(segments: Sequence[Segment]) -> list[str]:
 
 def _name_prefixes(path: str) -> list[str]:
     try:
-        keys = _leading_keys(parse_field_path(_DOT_INDEX.sub(r"[\1]", path)).segments)
+        keys = _leading_keys(_field_path(path).segments)
     except FieldPathError:
         return [path.split(".")[0].split("[")[0]]
     return [".".join(keys[:count]) for count in range(1, len(keys) + 1)]

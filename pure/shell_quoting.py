@@ -50,6 +50,7 @@ not end the command substitution.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -75,12 +76,19 @@ def quoting_contexts(template: str, spans: Sequence[tuple[int, int]]) -> ShellSc
     ``spans`` are the references to be replaced: sorted, not overlapping,
     inside the template; the scanner reads each as an opaque part of a word.
     Raises ``ValueError`` otherwise (a defect of the caller, not user input).
+    Results are memoised: a map phase interpolates the same templates for
+    every item.
     """
     previous_end = 0
     for start, end in spans:
         if not previous_end <= start < end <= len(template):
             raise ValueError(f"spans must be sorted, disjoint and inside the template: {spans}")
         previous_end = end
+    return _scan(template, tuple((start, end) for start, end in spans))
+
+
+@functools.lru_cache(maxsize=1024)
+def _scan(template: str, spans: tuple[tuple[int, int], ...]) -> ShellScan:
     return scan_quoting(template, spans)
 
 
