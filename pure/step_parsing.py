@@ -1,10 +1,8 @@
 """Reading steps (``shell`` / ``claude`` / ``write_file`` and their options) from the YAML tree.
 
-A step is a mapping with exactly one command key; ``on_failure`` takes the
-forms Prodigy accepts (``true``/``false``, a command string, a list, a step
-with ``max_attempts``/``fail_workflow``, or ``{commands: [...]}``). A string
-handler starting with ``/`` is an agent (``claude``) command, any other a
-shell command, as in Prodigy.
+A step is a mapping with exactly one command key and the options of
+docs/workflow-format.md; its ``on_failure`` and ``on_success`` handlers are
+read by :mod:`pure.handler_parsing`.
 """
 
 from __future__ import annotations
@@ -12,21 +10,17 @@ from __future__ import annotations
 import re
 from typing import Final, cast
 
-import attrs
-
 from pure.parse_context import NAME_PATTERN, VARIABLE_PATTERN, ParseContext
 from pure.workflow import (
     CaptureFormat,
     ClaudeCommand,
     Command,
-    OnFailure,
     ShellCommand,
     Step,
     WriteFileCommand,
     WriteFileFormat,
 )
 from pure.yaml_source import (
-    YamlEntry,
     YamlList,
     YamlMap,
     YamlScalar,
@@ -35,7 +29,14 @@ from pure.yaml_source import (
     index_path,
 )
 
-__all__ = ["RESERVED_VARIABLES", "STEP_KEYS", "UNSUPPORTED_STEP_KEYS", "parse_step", "parse_steps"]
+__all__ = [
+    "RESERVED_VARIABLES",
+    "STEP_KEYS",
+    "UNSUPPORTED_STEP_KEYS",
+    "parse_step",
+    "parse_steps",
+    "step_from",
+]
 
 COMMAND_KEYS: Final = ("shell", "claude", "write_file")
 STEP_KEYS: Final = frozenset(
@@ -75,18 +76,6 @@ UNSUPPORTED_STEP_KEYS: Final = {
     "commit_config": "Prodigy commit_config",
 }
 _UNSUPPORTED_COMMANDS: Final = frozenset({"goal_seek", "foreach", "test", "handler", "command"})
-_ON_FAILURE_CONTROL: Final = frozenset({"max_attempts", "max_retries", "fail_workflow"})
-_ON_FAILURE_UNSUPPORTED: Final = {
-    **UNSUPPORTED_STEP_KEYS,
-    "retry_original": "a deprecated Prodigy flag; max_attempts > 1 retries",
-}
-_DETAILED_KEYS: Final = frozenset(
-    {"commands", "fail_workflow", "max_attempts", "max_retries", "handler_failure_fatal", "timeout"}
-)
-_DETAILED_UNSUPPORTED: Final = {
-    "strategy": "Prodigy handler strategies",
-    "capture": "Prodigy handler capture maps",
-}
 _CAPTURE_FORMATS: Final = ("string", "json", "lines", "number", "boolean")
 _WRITE_FILE_KEYS: Final = frozenset({"path", "content", "format", "create_dirs", "mode"})
 _WRITE_FILE_FORMATS: Final = ("text", "json", "yaml")
@@ -124,11 +113,11 @@ def parse_step(ctx: ParseContext, value: YamlValue, path: str) -> Step | None:
     if mapping is None:
         return None
     ctx.check_keys(mapping, path, STEP_KEYS, UNSUPPORTED_STEP_KEYS, what="step")
-    return _step_from(ctx, mapping, path)
+    return step_from(ctx, mapping, path)
 
 
-def _step_from(ctx: ParseContext, mapping: YamlMap, path: str) -> Step | None:
-    """Build a step from a mapping whose keys were checked already."""
+def step_from(ctx: ParseContext, mapping: YamlMap, path: str) -> Step | None:
+    """Build a step from a mapping whose keys the caller has checked; ``None`` after problems."""
     start = ctx.checkpoint()
     command = _command(ctx, mapping, path)
     capture = _capture(ctx, mapping, path, command)
@@ -152,9 +141,12 @@ def _step_from(ctx: ParseContext, mapping: YamlMap, path: str) -> Step | None:
             expected="capture or capture_output",
             found="capture_format alone",
         )
-    on_failure = _optional_on_failure(ctx, mapping, path)
+    # Steps and handlers nest in each other; the handler module imports this one.
+    from pure.handler_parsing import parse_handlers, parse_on_failure
+
+    on_failure = parse_on_failure(ctx, mapping, path)
     on_success: tuple[Step, ...] = ctx.optional(
-        mapping, "on_success", path, lambda v, p: _handlers(ctx, v, p), ()
+        mapping, "on_success", path, lambda v, p: parse_handlers(ctx, v, p), ()
     )
     step = Step(
         command=command or ShellCommand(""),
@@ -314,124 +306,3 @@ def _step_env(ctx: ParseContext, value: YamlValue, path: str) -> dict[str, str] 
         if text is not None:
             result[entry.key] = text
     return result if ctx.clean_since(start) else None
-
-
-# --- handlers ---------------------------------------------------------------------------------
-
-
-def _handler_from_string(ctx: ParseContext, value: YamlValue, path: str) -> Step | None:
-    text = ctx.non_empty_string(value, path)
-    if text is None:
-        return None
-    ctx.locations[path] = value.location
-    return Step(ClaudeCommand(text) if text.startswith("/") else ShellCommand(text))
-
-
-def _handler(ctx: ParseContext, value: YamlValue, path: str, *, in_commands: bool) -> Step | None:
-    """One handler: a command string, or a step (with ``continue_on_error`` in ``commands``)."""
-    if isinstance(value, YamlScalar) and isinstance(value.value, str):
-        return _handler_from_string(ctx, value, path)
-    if not in_commands or not isinstance(value, YamlMap) or value.get("continue_on_error") is None:
-        return parse_step(ctx, value, path)
-    ctx.locations[path] = value.location
-    ctx.check_keys(
-        value, path, STEP_KEYS | {"continue_on_error"}, UNSUPPORTED_STEP_KEYS, what="step"
-    )
-    entry = value.get("continue_on_error")
-    assert entry is not None
-    keep_going = ctx.boolean(entry.value, child_path(path, "continue_on_error"))
-    step = _step_from(ctx, value, path)
-    if step is None or keep_going is None:
-        return None
-    if keep_going and step.on_failure is not None:
-        ctx.problem(
-            child_path(path, "continue_on_error"),
-            entry.key_location,
-            "give either continue_on_error or on_failure, not both",
-            expected="one of continue_on_error, on_failure",
-            found="both",
-        )
-        return None
-    return attrs.evolve(step, on_failure=OnFailure()) if keep_going else step
-
-
-def _handlers(
-    ctx: ParseContext, value: YamlValue, path: str, *, in_commands: bool = False
-) -> tuple[Step, ...] | None:
-    """A handler step or a list of them."""
-    items = value.items if isinstance(value, YamlList) else None
-    if items is None:
-        step = _handler(ctx, value, path, in_commands=in_commands)
-        return None if step is None else (step,)
-    start = ctx.checkpoint()
-    steps = [
-        _handler(ctx, item, index_path(path, i), in_commands=in_commands)
-        for i, item in enumerate(items)
-    ]
-    if not ctx.clean_since(start):
-        return None
-    return tuple(step for step in steps if step is not None)
-
-
-def _optional_on_failure(ctx: ParseContext, mapping: YamlMap, path: str) -> OnFailure | None:
-    entry = mapping.get("on_failure")
-    if entry is None:
-        return None
-    return _on_failure(ctx, entry, child_path(path, "on_failure"))
-
-
-def _on_failure(ctx: ParseContext, entry: YamlEntry, path: str) -> OnFailure | None:
-    value = entry.value
-    if isinstance(value, YamlScalar) and isinstance(value.value, bool):
-        return OnFailure() if value.value else None
-    if not isinstance(value, YamlMap):
-        steps = _handlers(ctx, value, path)
-        return None if steps is None else OnFailure(steps)
-    if value.get("commands") is not None:
-        return _detailed_on_failure(ctx, value, path)
-    ctx.check_keys(
-        value, path, STEP_KEYS | _ON_FAILURE_CONTROL, _ON_FAILURE_UNSUPPORTED, what="step"
-    )
-    start = ctx.checkpoint()
-    attempts = _max_attempts(ctx, value, path)
-    fail_workflow = ctx.optional(value, "fail_workflow", path, ctx.boolean, False)
-    step_entries = tuple(e for e in value.entries if e.key not in _ON_FAILURE_CONTROL)
-    handler: tuple[Step, ...] = ()
-    if step_entries:
-        ctx.locations[path] = value.location
-        step = _step_from(ctx, YamlMap(step_entries, value.location), path)
-        handler = () if step is None else (step,)
-    if not ctx.clean_since(start):
-        return None
-    return OnFailure(handler, attempts, fail_workflow)
-
-
-def _detailed_on_failure(ctx: ParseContext, mapping: YamlMap, path: str) -> OnFailure | None:
-    ctx.check_keys(mapping, path, _DETAILED_KEYS, _DETAILED_UNSUPPORTED, what="on_failure")
-    start = ctx.checkpoint()
-    commands = mapping.get("commands")
-    assert commands is not None
-    handler = _handlers(ctx, commands.value, child_path(path, "commands"), in_commands=True)
-    attempts = _max_attempts(ctx, mapping, path)
-    fail_workflow = ctx.optional(mapping, "fail_workflow", path, ctx.boolean, False)
-    fatal = ctx.optional(mapping, "handler_failure_fatal", path, ctx.boolean, False)
-    timeout = ctx.optional(mapping, "timeout", path, ctx.duration, None)
-    if handler is None or not ctx.clean_since(start):
-        return None
-    return OnFailure(handler, attempts, fail_workflow, fatal, timeout)
-
-
-def _max_attempts(ctx: ParseContext, mapping: YamlMap, path: str) -> int:
-    if mapping.get("max_attempts") is not None and mapping.get("max_retries") is not None:
-        entry = mapping.get("max_retries")
-        assert entry is not None
-        ctx.problem(
-            child_path(path, "max_retries"),
-            entry.key_location,
-            "max_retries is another name for max_attempts; give only one",
-            expected="one of max_attempts, max_retries",
-            found="both",
-        )
-        return 1
-    key = "max_retries" if mapping.get("max_retries") is not None else "max_attempts"
-    return ctx.optional(mapping, key, path, ctx.positive_integer, 1)
