@@ -9,7 +9,7 @@ this module produces.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, Never
 
 import attrs
@@ -35,6 +35,8 @@ from pure.workflow import Step
 
 __all__ = [
     "CommandsOutcome",
+    "StepTimeout",
+    "own_timeout",
     "StepFailure",
     "StepRecord",
     "execute_commands",
@@ -93,11 +95,12 @@ class _Attempt:
     record: StepRecord
 
 
-def _timeout_for(step: Step, index: int, command_timeouts: Mapping[str, float]) -> float | None:
-    if step.timeout is not None:
-        return step.timeout
-    kind = command_kind(step)
-    return command_timeouts.get(f"{kind}_{index}", command_timeouts.get(kind))
+StepTimeout = Callable[[int, Step], float | None]
+
+
+def own_timeout(_index: int, step: Step) -> float | None:
+    """The default :data:`StepTimeout`: the step's own ``timeout``."""
+    return step.timeout
 
 
 def _with_output(
@@ -220,7 +223,7 @@ def _attempt_once(
     index: int,
     worktree: Worktree,
     variables: Mapping[str, Any],
-    command_timeouts: Mapping[str, float],
+    timeout_of: StepTimeout,
 ) -> Effect[_Attempt, StepFailure, ServiceEnv]:
     def plan(env: ServiceEnv) -> Effect[_Attempt, StepFailure, ServiceEnv]:
         planned = plan_step_command(
@@ -235,7 +238,7 @@ def _attempt_once(
         command = planned.unwrap()
         if isinstance(command, FileWrite):
             return _write_file(index, command, worktree, variables)
-        timeout = _timeout_for(step, index, command_timeouts)
+        timeout = timeout_of(index, step)
         return _run_process(step, index, command, worktree, variables, timeout)
 
     environment: Effect[ServiceEnv, Never, ServiceEnv] = Effect.ask()
@@ -296,7 +299,7 @@ def _handle_failure(
     index: int,
     worktree: Worktree,
     variables: Mapping[str, Any],
-    command_timeouts: Mapping[str, float],
+    timeout_of: StepTimeout,
     failure: StepFailure,
     attempt: int,
 ) -> Effect[_Attempt, StepFailure, ServiceEnv]:
@@ -318,7 +321,7 @@ def _handle_failure(
         },
     }
     handler: Effect[CommandsOutcome, StepFailure, ServiceEnv] = execute_commands(
-        policy.handler, worktree, handler_vars, command_timeouts=command_timeouts
+        policy.handler, worktree, handler_vars
     )
     if policy.handler_timeout is not None:
         limit = policy.handler_timeout
@@ -334,7 +337,7 @@ def _handle_failure(
 
     def after_handler(outcome: CommandsOutcome) -> Effect[_Attempt, StepFailure, ServiceEnv]:
         if attempt < policy.max_attempts:
-            return _attempts(step, index, worktree, variables, command_timeouts, attempt + 1)
+            return _attempts(step, index, worktree, variables, timeout_of, attempt + 1)
         if policy.fail_workflow:
             return Effect.fail(
                 attrs.evolve(failure, reason=f"{failure.reason} (after {attempt} attempts)")
@@ -355,12 +358,12 @@ def _attempts(
     index: int,
     worktree: Worktree,
     variables: Mapping[str, Any],
-    command_timeouts: Mapping[str, float],
+    timeout_of: StepTimeout,
     attempt: int,
 ) -> Effect[_Attempt, StepFailure, ServiceEnv]:
-    return _attempt_once(step, index, worktree, variables, command_timeouts).or_else(
+    return _attempt_once(step, index, worktree, variables, timeout_of).or_else(
         lambda failure: _handle_failure(
-            step, index, worktree, variables, command_timeouts, failure, attempt
+            step, index, worktree, variables, timeout_of, failure, attempt
         )
     )
 
@@ -371,7 +374,7 @@ def run_step(
     worktree: Worktree,
     variables: Mapping[str, Any],
     *,
-    command_timeouts: Mapping[str, float] | None = None,
+    timeout_of: StepTimeout = own_timeout,
 ) -> Effect[CommandsOutcome, StepFailure, ServiceEnv]:
     """Run one step in ``worktree``: condition, command, capture, handlers, ``on_success``.
 
@@ -383,20 +386,19 @@ def run_step(
     worktree — unless ``on_failure`` handled it. Cancellation kills the
     running process group and propagates.
     """
-    timeouts = command_timeouts or {}
 
     def when_decided(holds: bool) -> Effect[CommandsOutcome, StepFailure, ServiceEnv]:
         if not holds:
             display = f"{command_kind(step)} (when: {step.when})"
             return Effect.pure(CommandsOutcome(variables, (StepRecord(index, display, "skipped"),)))
-        return _attempts(step, index, worktree, variables, timeouts, 1).and_then(after_attempt)
+        return _attempts(step, index, worktree, variables, timeout_of, 1).and_then(after_attempt)
 
     def after_attempt(done: _Attempt) -> Effect[CommandsOutcome, StepFailure, ServiceEnv]:
         if not step.on_success or done.record.status != "succeeded":
             return Effect.pure(CommandsOutcome(done.variables, (done.record,)))
-        return execute_commands(
-            step.on_success, worktree, done.variables, command_timeouts=timeouts
-        ).map(lambda after: CommandsOutcome(after.variables, (done.record, *after.records)))
+        return execute_commands(step.on_success, worktree, done.variables).map(
+            lambda after: CommandsOutcome(after.variables, (done.record, *after.records))
+        )
 
     def report(outcome: CommandsOutcome) -> Effect[object, StepFailure, ServiceEnv]:
         record = outcome.records[0]
@@ -418,7 +420,7 @@ def execute_commands(
     worktree: Worktree,
     variables: Mapping[str, Any],
     *,
-    command_timeouts: Mapping[str, float] | None = None,
+    timeout_of: StepTimeout = own_timeout,
 ) -> Effect[CommandsOutcome, StepFailure, ServiceEnv]:
     """Run ``steps`` in order in ``worktree``, each seeing the variables the previous set.
 
@@ -431,9 +433,7 @@ def execute_commands(
     ) -> Effect[CommandsOutcome, StepFailure, ServiceEnv]:
         if index == len(steps):
             return Effect.pure(CommandsOutcome(current, records))
-        return run_step(
-            steps[index], index, worktree, current, command_timeouts=command_timeouts
-        ).and_then(
+        return run_step(steps[index], index, worktree, current, timeout_of=timeout_of).and_then(
             lambda outcome: from_index(index + 1, outcome.variables, records + outcome.records)
         )
 

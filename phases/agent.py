@@ -18,6 +18,7 @@ from envs.protocols import MergeConflict, MergeOutcome, Worktree, WorktreeError
 from phases.results import AgentFailure, AgentResult
 from pure.work_planning import WorkAssignment
 from pure.workflow import MergeConfig, Workflow
+from pure.workflow_resolution import agent_timeout, command_timeout
 
 __all__ = ["agent_variables", "execute_agent"]
 
@@ -114,8 +115,7 @@ def execute_agent(
     """
     map_config = workflow.map
     agent_vars = agent_variables(assignment, variables)
-    command_timeouts = map_config.timeout_config.command_timeouts
-    agent_timeout = map_config.agent_timeout_secs or map_config.timeout_config.agent_timeout_secs
+    agent_limit = agent_timeout(map_config)
     message = f"forkmerge: {assignment.worktree_name}"
 
     def use(
@@ -126,7 +126,10 @@ def execute_agent(
             "worktree": {"name": worktree.name, "path": worktree.path, "branch": worktree.branch},
         }
         commands: Effect[CommandsOutcome, AgentError, MapEnv] = execute_commands(
-            map_config.agent_template, worktree, session_vars, command_timeouts=command_timeouts
+            map_config.agent_template,
+            worktree,
+            session_vars,
+            timeout_of=lambda index, _step: command_timeout(map_config, index),
         )
         return commands.and_then(
             lambda outcome: _commit(worktree, message).and_then(
@@ -141,8 +144,8 @@ def execute_agent(
         use,
         keep=lambda exit_: keep_failed and exit_.kind == "failure",
     )
-    if agent_timeout is not None:
-        session = session.timeout(agent_timeout)
+    if agent_limit is not None:
+        session = session.timeout(agent_limit)
 
     def finish(started: float) -> Effect[AgentResult, Never, MapEnv]:
         def succeeded(done: Any) -> Effect[AgentResult, Never, object]:

@@ -200,14 +200,15 @@ async def test_step_timeout_fails_with_timeout(autojump_clock: trio.testing.Mock
     assert failure.timed_out and failure.reason == "timed out after 5 s"
 
 
-async def test_command_timeouts_from_timeout_config(autojump_clock: trio.testing.MockClock) -> None:
+async def test_step_timeouts_come_from_timeout_of(autojump_clock: trio.testing.MockClock) -> None:
     env = mock_map_env()
     kit = mock_kit(env)
-    steps = [shell("a"), Step(ClaudeCommand("b"))]
+    steps = [shell("a", timeout=1.0), Step(ClaudeCommand("b"))]
+    await execute_commands(steps, env.job.job_worktree, {}).run(env)
     await execute_commands(
-        steps, env.job.job_worktree, {}, command_timeouts={"claude": 7.0, "shell_0": 3.0}
+        steps, env.job.job_worktree, {}, timeout_of=lambda index, step: 3.0 + index
     ).run(env)
-    assert [r.spec.timeout for r in kit.executor.runs] == [3.0, 7.0]
+    assert [r.spec.timeout for r in kit.executor.runs] == [1.0, None, 3.0, 4.0]
 
 
 async def test_write_file_writes_inside_the_worktree() -> None:
