@@ -212,18 +212,20 @@ def check_max_parallel_values(
     assert match is not None
     name = match.group("braced") or match.group("bare")
     defined = [("env", env)] + [(child_path("profiles", p), v) for p, v in profiles.items()]
+    secret = any(name in variables and variables[name].secret for _, variables in defined)
     for where, variables in defined:
         if name in variables:
             text = variables[name].value.strip()
             if not (text.isdigit() and int(text) >= 1):
                 key_path = child_path(where, name)
+                shown = "a secret value" if secret else repr(text)
                 ctx.problem(
                     key_path,
                     ctx.locations[key_path],
-                    f"map.max_parallel is {config.max_parallel}, but {name} is {text!r},"
+                    f"map.max_parallel is {config.max_parallel}, but {name} is {shown},"
                     " not an integer >= 1",
                     expected="an integer >= 1",
-                    found=repr(text),
+                    found=shown,
                 )
 
 

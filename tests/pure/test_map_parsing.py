@@ -184,3 +184,13 @@ def test_max_parallel_references_are_checked_against_the_workflows_values() -> N
         ("profiles.narrow.P", "map.max_parallel is ${P}, but P is '0', not an integer >= 1"),
     ]
     assert parse_ok(with_map("max_parallel: $Q")).map.max_parallel == "$Q"
+
+
+def test_a_secret_max_parallel_value_never_appears_in_a_problem() -> None:
+    text = with_map("max_parallel: ${P}") + (
+        "env:\n  P: {secret: true, value: hunter2}\nprofiles:\n  ci: {P: s3cr3t}\n"
+    )
+    found = problems(text)
+    assert [p.path for p in found] == ["env.P", "profiles.ci.P"]
+    assert all("hunter2" not in str(p) and "s3cr3t" not in str(p) for p in found)
+    assert all(p.found == "a secret value" for p in found)

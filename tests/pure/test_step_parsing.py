@@ -1,4 +1,4 @@
-"""Steps: command kinds, capture, options, handlers in every form Prodigy accepts."""
+"""Steps: command kinds, write_file, capture and the other step options."""
 
 from __future__ import annotations
 
