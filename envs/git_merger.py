@@ -1,0 +1,104 @@
+"""The real merger: merges one branch into another in memory with pygit2, no checkout."""
+
+from __future__ import annotations
+
+from typing import final
+
+import pygit2
+import trio
+from returns.result import Failure, Result, Success
+
+from envs.git_repository import (
+    branch_head,
+    commit_signatures,
+    locate_repository,
+    open_repository,
+    run_git,
+    update_branch_if_unchanged,
+)
+from envs.protocols import MergeConflict, MergeOutcome, WorktreeError
+
+__all__ = ["GitMerger"]
+
+
+def _conflicting_paths(index: pygit2.Index) -> tuple[str, ...]:
+    conflicts = index.conflicts
+    if conflicts is None:
+        return ()
+    paths = {
+        entry.path
+        for ancestor, ours, theirs in conflicts
+        for entry in (ancestor, ours, theirs)
+        if entry is not None
+    }
+    return tuple(sorted(paths))
+
+
+@final
+class GitMerger:
+    """Merges branches of one repository in memory, one merge at a time.
+
+    A merge reads both branch heads, merges the commits into an in-memory
+    index (``merge_commits``), and, without conflicts, writes a merge commit
+    with parents ``[target head, source head]`` (always a merge commit, like
+    ``git merge --no-ff``) and moves the target branch to it only if it still
+    points at the head that was merged (compare and swap). No working tree is
+    checked out or changed: a worktree that has the target branch checked out
+    is stale afterwards until it is synced.
+
+    Merges run one at a time in a worker thread; cancellation waits for the
+    running merge to finish (it is never abandoned half-way).
+
+    Args:
+        repo_path: any directory inside the repository.
+
+    Raises:
+        NotARepositoryError: ``repo_path`` is not inside a git repository.
+    """
+
+    def __init__(self, repo_path: str) -> None:
+        self._location = locate_repository(repo_path)
+        self._lock = trio.Lock()
+
+    async def merge(
+        self, source_branch: str, target_branch: str, message: str
+    ) -> Result[MergeOutcome, MergeConflict | WorktreeError]:
+        """Merge ``source_branch`` into ``target_branch``; the merge commit on success.
+
+        ``MergeOutcome(None, target)`` when the source has no commit the
+        target lacks; ``MergeConflict`` (target untouched) when the changes
+        overlap; ``WorktreeError`` for a missing branch or a target moved by
+        someone else during the merge.
+        """
+        async with self._lock:
+            outcome = await run_git(
+                "merge",
+                f"merging {source_branch} into {target_branch}",
+                lambda: self._merge(source_branch, target_branch, message),
+            )
+        if isinstance(outcome, Failure):
+            return Failure(outcome.failure())
+        merged = outcome.unwrap()
+        if isinstance(merged, MergeConflict):
+            return Failure(merged)
+        return Success(merged)
+
+    def _merge(
+        self, source_branch: str, target_branch: str, message: str
+    ) -> MergeOutcome | MergeConflict:
+        repo = open_repository(self._location)
+        source = branch_head(repo, source_branch)
+        target = branch_head(repo, target_branch)
+        if source == target or repo.descendant_of(target, source):
+            return MergeOutcome(None, target_branch)
+        index = repo.merge_commits(target, source)
+        paths = _conflicting_paths(index)
+        if paths:
+            return MergeConflict(source_branch, target_branch, paths)
+        tree = index.write_tree(repo)
+        author, committer = commit_signatures(repo)
+        commit = repo.create_commit(None, author, committer, message, tree, [target, source])
+        update_branch_if_unchanged(
+            repo, target_branch, target, commit, f"forkmerge: merge {source_branch}"
+        )
+        return MergeOutcome(str(commit), target_branch)

@@ -1,0 +1,421 @@
+"""The real worktree manager: forkmerge's worktrees and branches, through pygit2."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar, final
+
+import pygit2
+import trio
+from returns.result import Failure, Result
+
+from envs.git_repository import (
+    GitProblem,
+    RepositoryLocation,
+    branch_head,
+    commit_signatures,
+    locate_repository,
+    open_repository,
+    open_worktree_repository,
+    run_git,
+)
+from envs.paths import PathError, read_inside, write_inside
+from envs.protocols import Worktree, WorktreeError
+from envs.worktree_layout import (
+    MARKER_FILE,
+    WorktreeMarker,
+    agent_branch,
+    job_branch,
+    job_id_of_branch,
+    name_problem,
+    owns_branch,
+    read_marker,
+    worktree_id,
+    worktree_id_problem,
+    write_marker,
+)
+
+__all__ = ["GitWorktreeManager"]
+
+T = TypeVar("T")
+
+# Markers written by this process are newer than this; an older marker with our
+# pid was left by an earlier process that happened to have the same pid.
+_LOADED_AT = time.time()
+
+
+def _same_path(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _make_tree_writable(path: str) -> None:
+    # Top-down: each directory is made enterable before os.walk lists it.
+    os.chmod(path, os.stat(path).st_mode | stat.S_IRWXU)
+    for directory, subdirectories, _files in os.walk(path):
+        for subdirectory in subdirectories:
+            child = os.path.join(directory, subdirectory)
+            if not os.path.islink(child):
+                os.chmod(child, os.stat(child).st_mode | stat.S_IRWXU)
+
+
+def _remove_tree(path: str) -> None:
+    """Delete ``path`` and everything below it, read-only directories included."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        os.unlink(path)
+        return
+    try:
+        shutil.rmtree(path)
+    except OSError:
+        _make_tree_writable(path)
+        shutil.rmtree(path)
+
+
+def _checked_out_branch(path: str) -> str | None:
+    try:
+        repo = pygit2.Repository(path, pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+    except pygit2.GitError:
+        return None
+    if repo.head_is_detached or repo.head_is_unborn:
+        return None
+    return repo.head.shorthand
+
+
+def _resolve_commit(repo: pygit2.Repository, revision: str) -> pygit2.Commit:
+    try:
+        commit = repo.revparse_single(revision).peel(pygit2.Commit)
+    except (KeyError, ValueError, pygit2.GitError):
+        raise GitProblem(f"base {revision!r} names no commit in the repository") from None
+    return commit
+
+
+@final
+class GitWorktreeManager:
+    """Creates, commits in and removes forkmerge's worktrees of one repository, with pygit2.
+
+    Worktrees live in the state directory (default ``<git dir>/forkmerge/worktrees``),
+    outside the user's working tree; their names, branches and markers are laid out
+    as :mod:`envs.worktree_layout` describes. Creating and removing worktrees
+    changes shared metadata (refs, ``<git dir>/worktrees``), so those run one at a
+    time; committing, syncing and file access touch only their own worktree and
+    run concurrently. Every pygit2 call runs in a worker thread on a fresh
+    ``pygit2.Repository``. The user's branch, HEAD and working tree are never
+    touched.
+
+    Args:
+        repo_path: any directory inside the repository.
+        state_dir: where to create worktrees instead of the default.
+
+    Raises:
+        NotARepositoryError: ``repo_path`` is not inside a git repository.
+    """
+
+    def __init__(self, repo_path: str, *, state_dir: str | None = None) -> None:
+        self._location = locate_repository(repo_path)
+        self._state_dir = os.path.abspath(state_dir or self._location.default_state_dir)
+        self._lock = trio.Lock()
+
+    @property
+    def location(self) -> RepositoryLocation:
+        return self._location
+
+    @property
+    def state_dir(self) -> str:
+        return self._state_dir
+
+    # -- creation ---------------------------------------------------------------------
+
+    async def create_job_worktree(
+        self, job_id: str, *, base: str | None = None
+    ) -> Result[Worktree, WorktreeError]:
+        """Create (or, for a resumed job, reuse) the job branch and its worktree.
+
+        A new job branch starts at ``base`` (any revision; default: HEAD of the
+        repository ``repo_path`` is in). An existing job branch is kept as it
+        is and ``base`` is ignored; its worktree is reused when it is still
+        checked out at the expected path, and added again otherwise.
+        """
+        problem = name_problem("job id", job_id)
+        if problem is not None:
+            return Failure(WorktreeError("create_job_worktree", problem))
+        async with self._lock:
+            return await run_git(
+                "create_job_worktree",
+                f"branch {job_branch(job_id)}",
+                partial(self._create_job, job_id, base),
+            )
+
+    async def create_agent_worktree(
+        self, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """Create the agent branch ``forkmerge-agents/<job>/<name>`` at ``parent_branch``'s
+        head, and its worktree.
+
+        ``parent_branch`` must be a job branch ``forkmerge/<job>``. A leftover
+        worktree and branch of the same agent from an earlier process (a
+        resumed job) are replaced; one this process still uses is an error.
+        """
+        operation = "create_agent_worktree"
+        problem = name_problem("agent name", name)
+        job_id = job_id_of_branch(parent_branch)
+        if problem is None and job_id is None:
+            problem = f"parent branch {parent_branch!r} is not a forkmerge job branch"
+        if problem is not None or job_id is None:
+            return Failure(WorktreeError(operation, problem or ""))
+        async with self._lock:
+            return await run_git(
+                operation,
+                f"branch {agent_branch(job_id, name)}",
+                partial(self._create_agent, job_id, name, parent_branch),
+            )
+
+    def _create_job(self, job_id: str, base: str | None) -> Worktree:
+        repo = open_repository(self._location)
+        branch = job_branch(job_id)
+        reference = repo.lookup_branch(branch)
+        if reference is None:
+            reference = repo.create_branch(branch, _resolve_commit(repo, base or "HEAD"))
+        head = str(reference.target)
+        identifier = worktree_id(job_id, None)
+        path = os.path.join(self._state_dir, identifier)
+        marker = self._reusable_job_worktree(repo, job_id, path, head)
+        if marker is None:
+            marker = WorktreeMarker(job_id, None, branch, path, head, time.time(), os.getpid())
+            self._add(repo, reference, identifier, marker)
+        return Worktree(identifier, path, branch, marker.base_commit)
+
+    def _reusable_job_worktree(
+        self, repo: pygit2.Repository, job_id: str, path: str, head: str
+    ) -> WorktreeMarker | None:
+        """The marker of the job's worktree if it can be reused; clears a broken one."""
+        identifier = worktree_id(job_id, None)
+        branch = job_branch(job_id)
+        admin = self._location.admin_dir(identifier)
+        if not os.path.isdir(admin):
+            if os.path.lexists(path):
+                _remove_tree(path)  # our directory without git metadata: a crash leftover
+            return None
+        self._check_recorded_path(repo, identifier, path)
+        marker = read_marker(admin)
+        if marker is not None and marker.branch != branch:
+            raise GitProblem(f"git worktree {identifier} belongs to branch {marker.branch}")
+        if _checked_out_branch(path) != branch:
+            self._discard(repo, identifier, path)
+            return None
+        if marker is None:  # added, then interrupted before the marker was written
+            marker = WorktreeMarker(job_id, None, branch, path, head, time.time(), os.getpid())
+            write_marker(admin, marker)
+        return marker
+
+    def _create_agent(self, job_id: str, name: str, parent_branch: str) -> Worktree:
+        repo = open_repository(self._location)
+        start = repo[branch_head(repo, parent_branch)].peel(pygit2.Commit)
+        branch = agent_branch(job_id, name)
+        identifier = worktree_id(job_id, name)
+        path = os.path.join(self._state_dir, identifier)
+        admin = self._location.admin_dir(identifier)
+        if os.path.isdir(admin):
+            self._check_recorded_path(repo, identifier, path)
+            old = read_marker(admin)
+            if old is None or old.branch != branch:
+                raise GitProblem(f"git worktree {identifier} exists and is not forkmerge's")
+            if old.pid == os.getpid() and old.created >= _LOADED_AT:
+                raise GitProblem(f"worktree {path} of branch {branch} is already in use")
+            self._discard(repo, identifier, path)  # left over by an earlier process
+        elif os.path.lexists(path):
+            _remove_tree(path)
+        reference = repo.create_branch(branch, start, True)
+        marker = WorktreeMarker(job_id, name, branch, path, str(start.id), time.time(), os.getpid())
+        self._add(repo, reference, identifier, marker)
+        return Worktree(identifier, path, branch, marker.base_commit)
+
+    def _check_recorded_path(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
+        recorded = repo.lookup_worktree(identifier).path
+        if not _same_path(recorded, path):
+            raise GitProblem(f"git worktree {identifier} is at {recorded}, not at {path}")
+
+    def _add(
+        self,
+        repo: pygit2.Repository,
+        reference: pygit2.Reference,
+        identifier: str,
+        marker: WorktreeMarker,
+    ) -> None:
+        """Add the worktree (checking its files out) and mark it; undo it all on failure."""
+        os.makedirs(self._state_dir, exist_ok=True)
+        try:
+            repo.add_worktree(identifier, marker.path, reference)
+            write_marker(self._location.admin_dir(identifier), marker)
+        except BaseException:
+            self._discard_quietly(repo, identifier, marker.path)
+            raise
+
+    # -- removal ----------------------------------------------------------------------
+
+    async def remove_worktree(
+        self, worktree: Worktree, *, delete_branch: bool = True
+    ) -> Result[None, WorktreeError]:
+        """Delete the worktree's directory and git metadata, and its branch unless told not to.
+
+        Idempotent: whatever is already gone is skipped. A worktree without
+        forkmerge's marker, or a branch outside forkmerge's namespaces, is
+        refused and left alone.
+        """
+        problem = worktree_id_problem(worktree.name)
+        if problem is not None:
+            return Failure(WorktreeError("remove_worktree", problem))
+        async with self._lock:
+            return await run_git(
+                "remove_worktree",
+                f"worktree {worktree.path}",
+                partial(self._remove, worktree, delete_branch),
+            )
+
+    def _remove(self, worktree: Worktree, delete_branch: bool) -> None:
+        if delete_branch and not owns_branch(worktree.branch):
+            raise GitProblem(f"branch {worktree.branch} is not forkmerge's; nothing was removed")
+        repo = open_repository(self._location)
+        admin = self._location.admin_dir(worktree.name)
+        if os.path.isdir(admin):
+            marker = read_marker(admin)
+            if (
+                marker is None
+                or marker.branch != worktree.branch
+                or not _same_path(marker.path, worktree.path)
+            ):
+                raise GitProblem(
+                    f"git worktree {worktree.name} has no {MARKER_FILE} matching "
+                    f"{worktree.path} on {worktree.branch}; it was left alone"
+                )
+        elif not _same_path(worktree.path, os.path.join(self._state_dir, worktree.name)):
+            raise GitProblem(
+                f"{worktree.path} is not {worktree.name} in the state directory "
+                f"{self._state_dir}; it was left alone"
+            )
+        self._discard(repo, worktree.name, worktree.path)
+        if delete_branch:
+            reference = repo.lookup_branch(worktree.branch)
+            if reference is not None:
+                reference.delete()
+
+    def _discard(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
+        """Delete a worktree's directory and prune its metadata (ownership already checked)."""
+        if os.path.lexists(path):
+            _remove_tree(path)
+        admin = self._location.admin_dir(identifier)
+        if os.path.isdir(admin):
+            try:
+                repo.lookup_worktree(identifier).prune(True)
+            except (KeyError, OSError, pygit2.GitError):
+                _remove_tree(admin)  # metadata too damaged for libgit2: remove it as prune would
+
+    def _discard_quietly(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
+        # The original error is the one to report.
+        with contextlib.suppress(OSError, KeyError, pygit2.GitError):
+            self._discard(repo, identifier, path)
+
+    # -- work inside a worktree ---------------------------------------------------------
+
+    async def commit_changes(
+        self, worktree: Worktree, message: str
+    ) -> Result[str | None, WorktreeError]:
+        """Stage every change (new, modified, deleted; ignored files stay out) and commit it.
+
+        The commit goes on the worktree's branch with the author from the
+        environment or git config; ``None`` when the tree is unchanged. A merge
+        left uncommitted in the worktree is concluded with a merge commit. If
+        the branch was moved by a merge since the worktree was last synced,
+        call :meth:`sync_worktree` first, or the commit would undo the merge.
+        """
+        return await run_git(
+            "commit_changes",
+            f"worktree {worktree.path}",
+            partial(self._commit, worktree, message),
+        )
+
+    def _commit(self, worktree: Worktree, message: str) -> str | None:
+        repo = open_worktree_repository(worktree.path, worktree.branch)
+        parent = repo.head.peel(pygit2.Commit)
+        index = repo.index
+        # libgit2's add_all also stages deletions (files gone from the working tree).
+        index.add_all()
+        index.write()
+        tree = index.write_tree()
+        # A merge started in the worktree (``git merge --no-commit``) is concluded, as
+        # ``git commit`` would: its heads become parents and MERGE_HEAD goes away.
+        merging = repo.listall_mergeheads()
+        if tree == parent.tree_id and not merging:
+            return None
+        author, committer = commit_signatures(repo)
+        # Committing through HEAD makes libgit2 check that the branch still points at
+        # ``parent`` when it moves it, so a concurrent update is an error, not lost.
+        parents = [parent.id, *merging]
+        commit = repo.create_commit("HEAD", author, committer, message, tree, parents)
+        repo.state_cleanup()
+        return str(commit)
+
+    async def head_commit(self, worktree: Worktree) -> Result[str, WorktreeError]:
+        """The commit (hex) the worktree's branch points at."""
+
+        def head() -> str:
+            return str(branch_head(open_repository(self._location), worktree.branch))
+
+        return await run_git("head_commit", f"branch {worktree.branch}", head)
+
+    async def sync_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        """Reset the worktree's index and files to its branch head (like ``git reset --hard``).
+
+        Files the branch no longer tracks are deleted; untracked files stay.
+        """
+
+        def sync() -> None:
+            repo = open_worktree_repository(worktree.path, worktree.branch)
+            repo.reset(branch_head(repo, worktree.branch), pygit2.enums.ResetMode.HARD)
+
+        return await run_git("sync_worktree", f"worktree {worktree.path}", sync)
+
+    async def write_file(
+        self, worktree: Worktree, relative_path: str, content: bytes, *, create_dirs: bool
+    ) -> Result[None, WorktreeError]:
+        """Write ``content`` to ``relative_path`` inside the worktree (see :mod:`envs.paths`).
+
+        Missing parent directories are created only with ``create_dirs``; a
+        symlink as the file itself is followed only if it stays inside.
+        """
+        return await run_git(
+            "write_file",
+            f"{relative_path!r} in worktree {worktree.path}",
+            partial(
+                _confined,
+                worktree.path,
+                partial(
+                    write_inside, worktree.path, relative_path, content, create_dirs=create_dirs
+                ),
+            ),
+        )
+
+    async def read_file(
+        self, worktree: Worktree, relative_path: str
+    ) -> Result[bytes, WorktreeError]:
+        """Read ``relative_path`` inside the worktree (same path rules as :meth:`write_file`)."""
+        return await run_git(
+            "read_file",
+            f"{relative_path!r} in worktree {worktree.path}",
+            partial(_confined, worktree.path, partial(read_inside, worktree.path, relative_path)),
+        )
+
+
+def _confined(root: str, access: Callable[[], Result[T, PathError]]) -> T:
+    """The outcome of a file access under ``root``; a refused path is a :class:`GitProblem`."""
+    if not os.path.isdir(root):
+        raise GitProblem(f"worktree {root} does not exist")
+    result = access()
+    if isinstance(result, Failure):
+        raise GitProblem(f"{result.failure()} (worktree {root})")
+    value: T = result.unwrap()
+    return value
