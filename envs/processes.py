@@ -1,11 +1,13 @@
 """The real :class:`~envs.protocols.CommandExecutor`: trio processes, one process group each.
 
 Every command runs in a new session (so in a process group of its own, whose
-id is the command's pid), and forkmerge owns that whole group: when the
-command ends, whether it exited, timed out or was cancelled, every process
-still in its group is stopped too. So a step's ``sleep 1000 &`` never outlives
-the step, and a background child that still holds the output pipes cannot
-keep the step from finishing.
+id is the command's pid), and forkmerge owns that whole group. Decision:
+forkmerge stops any leftover process in the command's group when the command
+ends, whether it exited (even successfully), timed out or was cancelled, so
+background processes never outlive their step: a step's ``sleep 1000 &`` is
+stopped with it, and a background child still holding the output pipes cannot
+keep the step from finishing. A command that leaves nothing behind gets no
+signal and no delay.
 
 Stopping a group: SIGTERM (and SIGCONT, so a stopped process sees it) to the
 whole group, up to ``kill_grace`` seconds for it to empty, then SIGKILL.
@@ -90,14 +92,6 @@ class TrioProcessExecutor:
         self._max_output_bytes = max_output_bytes
         self._kill_grace = kill_grace
 
-    @property
-    def max_output_bytes(self) -> int:
-        return self._max_output_bytes
-
-    @property
-    def kill_grace(self) -> float:
-        return self._kill_grace
-
     async def run(self, spec: CommandSpec) -> CommandResult:
         """Run ``spec`` to completion (see the class docstring for every outcome)."""
         started = trio.current_time()
@@ -122,13 +116,17 @@ class TrioProcessExecutor:
             return _not_started(spec, started, _NOT_FOUND, str(error))
         stdout = OutputBuffer(self._max_output_bytes)
         stderr = OutputBuffer(self._max_output_bytes)
+        # Both are pipes (FdStreams) because open_process was asked for pipes.
+        out_pipe, err_pipe = process.stdout, process.stderr
+        assert isinstance(out_pipe, trio.lowlevel.FdStream)
+        assert isinstance(err_pipe, trio.lowlevel.FdStream)
         try:
-            timed_out = await self._supervise(process, spec, started, stdout, stderr)
+            timed_out = await self._supervise(
+                process, spec, started, ((out_pipe, stdout), (err_pipe, stderr))
+            )
         finally:
-            with trio.CancelScope(shield=True):
-                for stream in (process.stdout, process.stderr):
-                    if stream is not None:
-                        await stream.aclose()
+            out_pipe.close()
+            err_pipe.close()
         return CommandResult(
             exit_code=None if timed_out else process.returncode,
             stdout=stdout.text(),
@@ -143,15 +141,14 @@ class TrioProcessExecutor:
         process: trio.Process,
         spec: CommandSpec,
         started: float,
-        stdout: OutputBuffer,
-        stderr: OutputBuffer,
+        outputs: tuple[tuple[trio.lowlevel.FdStream, OutputBuffer], ...],
     ) -> bool:
-        """Read both pipes while waiting for the command, then stop its group; True on timeout."""
+        """Read the pipes while waiting for the command, then stop its group; True on timeout."""
         limit = trio.move_on_at(math.inf if spec.timeout is None else started + spec.timeout)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_collect, process.stdout, stdout)
-                nursery.start_soon(_collect, process.stderr, stderr)
+                for pipe, buffer in outputs:
+                    nursery.start_soon(_collect, pipe, buffer)
                 try:
                     with limit:
                         await process.wait()
@@ -165,8 +162,8 @@ class TrioProcessExecutor:
                 nursery.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             _raise_unwrapped(group)
-        _read_what_is_left(process.stdout, stdout)
-        _read_what_is_left(process.stderr, stderr)
+        for pipe, buffer in outputs:
+            _read_what_is_left(pipe, buffer)
         return limit.cancelled_caught
 
     async def _stop_group(self, process: trio.Process) -> None:
@@ -192,9 +189,12 @@ def _start_failure(spec: CommandSpec, error: OSError) -> tuple[int, str]:
     # subprocess names the working directory when chdir failed, else the program.
     if error.filename == spec.cwd:
         return code, f"cannot use working directory {spec.cwd!r}: {error.strerror}"
+    program = spec.argv[0]
     if error.errno == errno.ENOENT:
-        return code, f"program not found: {spec.argv[0]!r}"
-    return code, f"cannot execute {spec.argv[0]!r}: {error.strerror}"
+        if "/" in program and Path(spec.cwd, program).exists():
+            return code, f"cannot execute {program!r}: the interpreter on its #! line is missing"
+        return code, f"program not found: {program!r}"
+    return code, f"cannot execute {program!r}: {error.strerror}"
 
 
 def _not_started(spec: CommandSpec, started: float, code: int, reason: str) -> CommandResult:
@@ -206,19 +206,15 @@ def _not_started(spec: CommandSpec, started: float, code: int, reason: str) -> C
     )
 
 
-async def _collect(stream: trio.abc.ReceiveStream | None, buffer: OutputBuffer) -> None:
-    """Feed ``stream`` into ``buffer`` until end of file."""
-    if stream is None:
-        return
-    while chunk := await stream.receive_some(_CHUNK):
+async def _collect(pipe: trio.lowlevel.FdStream, buffer: OutputBuffer) -> None:
+    """Feed ``pipe`` into ``buffer`` until end of file."""
+    while chunk := await pipe.receive_some(_CHUNK):
         buffer.feed(chunk)
 
 
-def _read_what_is_left(stream: trio.abc.ReceiveStream | None, buffer: OutputBuffer) -> None:
-    """Feed what is already in the pipe into ``buffer``, without waiting for more."""
-    if not isinstance(stream, trio.lowlevel.FdStream):
-        return
-    fd = stream.fileno()  # trio made it non-blocking
+def _read_what_is_left(pipe: trio.lowlevel.FdStream, buffer: OutputBuffer) -> None:
+    """Feed what is already in ``pipe`` into ``buffer``, without waiting for more."""
+    fd = pipe.fileno()  # trio made it non-blocking
     for _ in range(_MAX_FINAL_CHUNKS):
         try:
             chunk = os.read(fd, _CHUNK)

@@ -7,6 +7,7 @@ find them in ``/proc`` (and the fixture kill any a failing test left behind).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -18,7 +19,7 @@ import pytest
 import trio
 
 from envs.output_buffer import omission_marker
-from envs.processes import TrioProcessExecutor
+from envs.processes import TrioProcessExecutor, _raise_unwrapped
 from envs.protocols import CommandResult, CommandSpec
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
@@ -75,11 +76,9 @@ def kill_stray_sleeps() -> Iterator[None]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(arg.startswith(_TAG.encode()) for arg in argv):
-            try:
+        if entry.name.isdigit() and any(arg.startswith(_TAG.encode()) for arg in argv):
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(entry.name), signal.SIGKILL)
-            except (ProcessLookupError, ValueError):
-                pass
 
 
 def spec(
@@ -187,6 +186,15 @@ async def test_program_not_executable_gives_126(tmp_path: Path) -> None:
     assert f"cannot execute {str(script)!r}" in result.stderr
 
 
+async def test_script_with_a_missing_interpreter_gives_127(tmp_path: Path) -> None:
+    script = tmp_path / "script.sh"
+    script.write_text("#!/forkmerge/no/such/interpreter\n")
+    script.chmod(stat.S_IRWXU)
+    result = await run(spec(str(script)))
+    assert result.exit_code == 127
+    assert "the interpreter on its #! line is missing" in result.stderr
+
+
 async def test_missing_working_directory_gives_127(tmp_path: Path) -> None:
     missing = tmp_path / "gone"
     result = await run(spec("true", cwd=missing))
@@ -237,9 +245,13 @@ async def test_timeout_escalates_to_sigkill_when_sigterm_is_ignored() -> None:
 
 
 async def test_background_process_of_a_successful_command_is_killed() -> None:
-    # The sleep holds the stdout pipe open: run must not wait for its end of file.
+    # The sleep holds the stdout pipe open: run must not wait for its end of file. It
+    # dies at SIGTERM, so run does not wait for the grace either, even where init leaves
+    # the dead sleep a zombie in the group.
     background = unique_sleep_arg()
-    result = await run(sh(f"echo $$; sleep {background} & echo done"))
+    executor = TrioProcessExecutor(kill_grace=2)
+    with trio.fail_after(5):
+        result = await executor.run(sh(f"echo $$; sleep {background} & echo done"))
     pid, done = result.stdout.splitlines()
     assert (result.exit_code, done) == (0, "done")
     assert result.duration < 1
@@ -299,3 +311,20 @@ async def test_commands_run_concurrently() -> None:
     assert {i: (r.stdout, r.stderr) for i, r in results.items()} == {
         i: (f"{i}\n", f"e{i}\n") for i in range(6)
     }
+
+
+# --- how a nursery's exceptions leave run() ---------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def test_a_single_defect_leaves_bare_and_several_stay_a_group() -> None:
+    one = Boom("one")
+    with pytest.raises(Boom) as raised:
+        _raise_unwrapped(BaseExceptionGroup("g", [ExceptionGroup("inner", [one])]))
+    assert raised.value is one
+    with pytest.raises(ExceptionGroup) as group:
+        _raise_unwrapped(BaseExceptionGroup("g", [Boom("a"), Boom("b")]))
+    assert [str(leaf) for leaf in group.value.exceptions] == ["a", "b"]
