@@ -77,12 +77,21 @@ class ItemMerged:
 
 @attrs.frozen
 class ItemFailed:
-    """The item's attempt (or the merge of its branch) failed."""
+    """The item's attempt (or the merge of its branch) failed.
+
+    ``error_summary`` is one line; ``failure_kind`` (step, merge_conflict,
+    timeout, worktree), the failing ``step``, its ``exit_code`` and a
+    bounded ``output`` excerpt are what the dead-letter queue shows.
+    """
 
     KIND: ClassVar[str] = "item-failed"
     item_key: str
     error_summary: str
     at: float | None = None
+    failure_kind: str | None = None
+    step: str | None = None
+    exit_code: int | None = None
+    output: str | None = None
 
 
 @attrs.frozen
@@ -115,12 +124,17 @@ class PhaseStarted:
 
 @attrs.frozen
 class PhaseFinished:
-    """A phase ended, successfully or not."""
+    """A phase ended, successfully or not.
+
+    ``outputs`` are the variables the phase leaves for later phases (setup's
+    captures), so a resumed job need not run the phase again.
+    """
 
     KIND: ClassVar[str] = "phase-finished"
     phase: str
     success: bool = True
     at: float | None = None
+    outputs: Mapping[str, Any] = attrs.field(factory=dict, eq=False, hash=False)
 
 
 ItemEvent: TypeAlias = (
