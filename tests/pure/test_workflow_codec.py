@@ -12,8 +12,7 @@ from returns.result import Success
 from pure.workflow import Workflow
 from pure.workflow_codec import structure_workflow, unstructure_workflow
 from pure.workflow_parsing import parse_workflow
-from tests.pure.test_workflow_parsing import FULL
-from tests.pure.workflow_helpers import parse_ok
+from tests.pure.workflow_helpers import FULL, parse_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(

@@ -18,6 +18,48 @@ map:
     - shell: echo ${item}
 """
 
+FULL = """\
+name: full-example
+mode: mapreduce
+env:
+  PROJECT: demo
+  WIDTH: 4
+  TOKEN:
+    secret: true
+    value: ${GITHUB_TOKEN}
+profiles:
+  ci:
+    description: Continuous integration
+    WIDTH: "8"
+  quiet: {}
+setup:
+  timeout: 15m
+  commands:
+    - shell: "echo '[1, 2]' > items.json"
+    - shell: git rev-parse HEAD
+      capture: commit
+  capture_outputs:
+    HEAD_SHA: 1
+    SHORT:
+      command_index: 1
+      pattern: "^(.{7})"
+map:
+  input: items.json
+  json_path: "$[*]"
+  agent_template:
+    - shell: echo ${item} > out-${item}.txt
+  max_parallel: ${WIDTH}
+reduce:
+  - claude: /summarize ${map.results}
+  - write_file: {path: summary.json, content: "${map.results}", format: json}
+merge:
+  commands:
+    - shell: git merge --no-ff ${merge.source_branch}
+  timeout: 600
+error_policy:
+  on_item_failure: skip
+"""
+
 
 def dedent(text: str) -> str:
     """``text`` without its common indentation (tests write YAML indented)."""
