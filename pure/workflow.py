@@ -177,7 +177,7 @@ class SetupCapture:
     ``source`` picks the stream; ``pattern`` (a regex; its first group if it has
     one) extracts part of it; ``multiline`` then shapes the lines;
     ``json_path`` selects from the output parsed as JSON; ``default`` replaces
-    a failed extraction; at most ``max_size`` bytes are kept.
+    a failed extraction; at most ``max_size`` characters of output are kept.
     """
 
     step_index: int
