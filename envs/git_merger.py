@@ -83,6 +83,24 @@ class GitMerger:
             return Failure(merged)
         return Success(merged)
 
+    async def is_merged(
+        self, source_branch: str, target_branch: str
+    ) -> Result[bool | None, WorktreeError]:
+        """Whether ``source_branch``'s head is in ``target_branch``; ``None`` if no such source."""
+        return await run_git(
+            "is_merged",
+            f"checking {source_branch} against {target_branch}",
+            lambda: self._is_merged(source_branch, target_branch),
+        )
+
+    def _is_merged(self, source_branch: str, target_branch: str) -> bool | None:
+        repo = open_repository(self._location)
+        if repo.lookup_branch(source_branch) is None:
+            return None
+        source = branch_head(repo, source_branch)
+        target = branch_head(repo, target_branch)
+        return bool(source == target or repo.descendant_of(target, source))
+
     def _merge(
         self, source_branch: str, target_branch: str, message: str
     ) -> MergeOutcome | MergeConflict:

@@ -13,7 +13,7 @@ from typing import TypeVar, final
 
 import pygit2
 import trio
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from envs.git_repository import (
     GitProblem,
@@ -173,6 +173,23 @@ class GitWorktreeManager:
                 f"branch {agent_branch(job_id, name)}",
                 partial(self._create_agent, job_id, name, parent_branch),
             )
+
+    def locate_agent_worktree(
+        self, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """The worktree agent ``name`` of ``parent_branch``'s job has or would have.
+
+        Nothing is read or changed; ``base_commit`` is empty (unknown here).
+        """
+        problem = name_problem("agent name", name)
+        job_id = job_id_of_branch(parent_branch)
+        if problem is None and job_id is None:
+            problem = f"parent branch {parent_branch!r} is not a forkmerge job branch"
+        if problem is not None or job_id is None:
+            return Failure(WorktreeError("locate_agent_worktree", problem or ""))
+        identifier = worktree_id(job_id, name)
+        path = os.path.join(self._state_dir, identifier)
+        return Success(Worktree(identifier, path, agent_branch(job_id, name), ""))
 
     def _create_job(self, job_id: str, base: str | None) -> Worktree:
         repo = open_repository(self._location)

@@ -137,6 +137,16 @@ class MockWorktreeManager:
         error = await self._begin("create_agent_worktree", name, name, parent_branch)
         return Failure(error) if error else self._create_agent_worktree(name, parent_branch)
 
+    def locate_agent_worktree(
+        self, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        self.recorder.record("worktrees", "locate_agent_worktree", name, parent_branch)
+        if not valid_name(name) or not parent_branch.startswith(JOB_BRANCH_PREFIX):
+            return _error("locate_agent_worktree", f"no agent {name!r} of {parent_branch!r}")
+        job_id = parent_branch.removeprefix(JOB_BRANCH_PREFIX)
+        path = f"{self.root}/fm-{job_id}-{name}"
+        return Success(Worktree(name, path, f"{AGENT_BRANCH_PREFIX}{job_id}/{name}", ""))
+
     async def remove_worktree(
         self, worktree: Worktree, *, delete_branch: bool = True
     ) -> Result[None, WorktreeError]:

@@ -65,6 +65,18 @@ class MockMerger:
                 return Failure(error)
             return self._merge(source_branch, target_branch, message)
 
+    async def is_merged(
+        self, source_branch: str, target_branch: str
+    ) -> Result[bool | None, WorktreeError]:
+        self.recorder.record("merger", "is_merged", source_branch, target_branch)
+        branches = self.repository.branches
+        if source_branch not in branches:
+            return Success(None)
+        if target_branch not in branches:
+            return Failure(WorktreeError("is_merged", f"no branch named {target_branch!r}"))
+        source, target = branches[source_branch], branches[target_branch]
+        return Success(source in self.repository.ancestors(target) or source == target)
+
     def _merge(
         self, source_branch: str, target_branch: str, message: str
     ) -> Result[MergeOutcome, MergeConflict | WorktreeError]:

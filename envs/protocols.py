@@ -35,7 +35,8 @@ class Worktree:
     """A git worktree forkmerge created: where it is and which branch it has checked out.
 
     ``name`` is unique within the repository and safe as a file name;
-    ``branch`` is the short branch name (``forkmerge/<job>/agent-0001-x``);
+    ``branch`` is the short branch name (``forkmerge/<job>`` for the job's
+    worktree, ``forkmerge-agents/<job>/<agent name>`` for an agent's);
     ``base_commit`` is the commit (hex) the branch started from.
     """
 
@@ -108,6 +109,14 @@ class WorktreeManager(Protocol):
         """Remove the worktree's directory and git metadata, and (by default) its branch."""
         ...
 
+    def locate_agent_worktree(
+        self, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """Where agent ``name`` of the job on ``parent_branch`` has (or would have) its
+        worktree and branch; touches nothing. A resumed job uses it to find, and
+        then merge-check or remove, what an interrupted agent left behind."""
+        ...
+
     async def commit_changes(
         self, worktree: Worktree, message: str
     ) -> Result[str | None, WorktreeError]:
@@ -152,6 +161,13 @@ class Merger(Protocol):
         the target lacks) gives ``MergeOutcome(None, target)``. A conflict
         leaves the target untouched.
         """
+        ...
+
+    async def is_merged(
+        self, source_branch: str, target_branch: str
+    ) -> Result[bool | None, WorktreeError]:
+        """Whether ``source_branch``'s head is already in ``target_branch``'s history;
+        ``None`` when the source branch does not exist."""
         ...
 
 

@@ -1,0 +1,57 @@
+"""locate_agent_worktree and is_merged: finding what an interrupted agent left, real and mock."""
+
+from __future__ import annotations
+
+import os
+
+from returns.result import Success
+
+from envs.git_merger import GitMerger
+from envs.git_worktrees import GitWorktreeManager
+from envs.mock import mock_kit, mock_map_env
+from tests.envs.conftest import GitRepo, ok, write
+
+
+async def test_locate_finds_the_worktree_create_makes(git_repo: GitRepo) -> None:
+    manager = GitWorktreeManager(git_repo.path)
+    job = ok(await manager.create_job_worktree("job1"))
+    created = ok(await manager.create_agent_worktree("agent-0001-x", job.branch))
+    located = ok(manager.locate_agent_worktree("agent-0001-x", job.branch))
+    assert (located.name, located.path, located.branch) == (
+        created.name,
+        created.path,
+        created.branch,
+    )
+    assert manager.locate_agent_worktree("../x", job.branch).failure().operation == (
+        "locate_agent_worktree"
+    )
+    assert ok(await manager.remove_worktree(located)) is None
+    assert not os.path.exists(created.path) and not git_repo.has_branch(created.branch)
+
+
+async def test_is_merged_tells_merged_unmerged_and_missing(git_repo: GitRepo) -> None:
+    manager = GitWorktreeManager(git_repo.path)
+    merger = GitMerger(git_repo.path)
+    job = ok(await manager.create_job_worktree("job2"))
+    agent = ok(await manager.create_agent_worktree("agent-0001-y", job.branch))
+    write(os.path.join(agent.path, "y.txt"), "y\n")
+    ok(await manager.commit_changes(agent, "y"))
+    assert await merger.is_merged(agent.branch, job.branch) == Success(False)
+    ok(await merger.merge(agent.branch, job.branch, "merge y"))
+    assert await merger.is_merged(agent.branch, job.branch) == Success(True)
+    assert await merger.is_merged("forkmerge-agents/job2/none", job.branch) == Success(None)
+
+
+async def test_mock_locate_and_is_merged_mirror_the_real_ones() -> None:
+    env = mock_map_env()
+    kit = mock_kit(env)
+    job_branch = env.job.job_branch
+    agent = ok(await kit.worktrees.create_agent_worktree("agent-0001-z", job_branch))
+    located = ok(kit.worktrees.locate_agent_worktree("agent-0001-z", job_branch))
+    assert (located.path, located.branch) == (agent.path, agent.branch)
+    kit.worktrees.set_file(agent, "z.txt", b"z")
+    ok(await kit.worktrees.commit_changes(agent, "z"))
+    assert await kit.merger.is_merged(agent.branch, job_branch) == Success(False)
+    ok(await kit.merger.merge(agent.branch, job_branch, "merge z"))
+    assert await kit.merger.is_merged(agent.branch, job_branch) == Success(True)
+    assert await kit.merger.is_merged("forkmerge-agents/x/none", job_branch) == Success(None)
