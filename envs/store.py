@@ -1,0 +1,492 @@
+"""The SQLite job store: each job's record, its append-only event log, and its items' state.
+
+One database file per repository (``<git common dir>/forkmerge/jobs.sqlite3``
+by default) holds every job of that repository: a ``jobs`` row per job, the
+job's events in order (``events``, numbered by ``seq`` from 1), and tables
+kept from those events in the same transaction as each insert: ``items``
+(status, attempts, time spent running, last error, merge commit, ...) and
+``phases``. So the tables never disagree with the log, and they answer
+"how far is job X" without folding a long log.
+
+Every event is checked against the item's (or phase's) current state with
+:func:`pure.job_state.apply` before it is stored: an event that cannot follow
+raises :class:`~pure.job_state.InvalidTransition` (a defect) and nothing is
+written. An append returns once its transaction is committed, with
+``synchronous=FULL`` by default: the event is on disk, so it survives a power
+loss or an unclean reboot, not just a crash of forkmerge (``NORMAL`` keeps it
+through a crash of the process only, and may lose the last commits of a
+power loss, which would let a merge be recorded in git but not here).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
+from types import TracebackType
+from typing import Any, TypeVar, final
+
+import attrs
+import trio
+
+from envs.store_schema import (
+    StoreError,
+    Synchronous,
+    open_database,
+    record_event,
+    write_transaction,
+)
+from pure.job_events import JobEvent, JobPlanned, structure_event, unstructure_event
+from pure.job_state import ItemStatus, PhaseStatus
+
+__all__ = ["DATABASE_NAME", "ItemRow", "JobRecord", "JobStatus", "SqliteJobStore", "StoreError"]
+
+DATABASE_NAME = "jobs.sqlite3"
+
+_T = TypeVar("_T")
+
+
+class JobStatus(StrEnum):
+    """Where a job is; every status but ``completed`` can be resumed."""
+
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+    COMPLETED = "completed"
+
+
+@attrs.frozen
+class JobRecord:
+    """One row of ``jobs``: what a job runs, on what, where it is, and how long it has run.
+
+    ``workflow_hash`` and ``input_hash`` let a resume notice a changed
+    workflow file or input (``input_hash`` is ``None`` until the input is
+    known); ``options`` are the JSON run options a resume needs
+    (``max_parallel``, the agent command, the profile, ...); ``total`` is
+    the number of items (set when the job is planned); ``runs_duration``
+    adds up the seconds of every run of the job.
+    """
+
+    job_id: str
+    workflow_name: str
+    workflow_path: str
+    workflow_hash: str
+    input_hash: str | None
+    repository: str
+    job_branch: str
+    status: JobStatus
+    created_at: float
+    updated_at: float
+    total: int = 0
+    options: Mapping[str, Any] = attrs.field(factory=dict)
+    runs_duration: float = 0.0
+
+
+@attrs.frozen
+class ItemRow:
+    """One row of ``items``: an item's state, as the job's events left it.
+
+    ``duration`` is the seconds its attempts spent running (from each
+    start to the success, failure, retry or skip that ended it, by the
+    events' times; an attempt cut short by a crash does not count);
+    ``last_error`` is the latest failure's summary, cleared by a success;
+    ``agent_branch`` is what :meth:`SqliteJobStore.set_agent_branch` recorded;
+    ``updated_at`` is the time of the item's latest event.
+    """
+
+    job_id: str
+    item_key: str
+    index: int
+    status: ItemStatus
+    attempts: int
+    duration: float
+    last_error: str | None
+    skip_reason: str | None
+    agent_branch: str | None
+    merge_commit: str | None
+    updated_at: float
+
+
+_JOB_COLUMNS = (
+    "job_id, workflow_name, workflow_path, workflow_hash, input_hash, repository, job_branch, "
+    "status, created_at, updated_at, total, options_json, runs_duration"
+)
+_ITEM_COLUMNS = (
+    "job_id, item_key, idx, status, attempts, duration, last_error, skip_reason, agent_branch, "
+    "merge_commit, updated_at"
+)
+
+
+@final
+class _Database:
+    """The connection and the SQL, used from one worker thread at a time."""
+
+    def __init__(self, path: str, connection: sqlite3.Connection, now: Callable[[], float]):
+        self.path = path
+        self.now = now
+        self._connection: sqlite3.Connection | None = connection
+        # the trio limiter already serialises the store's calls; this lock lets close()
+        # (which is synchronous) wait for a call that is running in a worker thread
+        self._lock = threading.Lock()
+
+    def call(self, what: str, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            if self._connection is None:
+                raise RuntimeError(f"the job store {self.path} is closed")
+            try:
+                return operation(self._connection)
+            except sqlite3.Error as error:
+                raise StoreError(self.path, f"cannot {what} ({error})") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def job_from_row(self, row: tuple[Any, ...]) -> JobRecord:
+        job_id, status = row[0], row[7]
+        try:
+            known = JobStatus(status)
+        except ValueError:
+            raise StoreError(
+                self.path, f"has job {job_id!r} with unknown status {status!r}; upgrade forkmerge"
+            ) from None
+        return JobRecord(
+            job_id=job_id,
+            workflow_name=row[1],
+            workflow_path=row[2],
+            workflow_hash=row[3],
+            input_hash=row[4],
+            repository=row[5],
+            job_branch=row[6],
+            status=known,
+            created_at=row[8],
+            updated_at=row[9],
+            total=row[10],
+            options=json.loads(row[11]),
+            runs_duration=row[12],
+        )
+
+    def create_job(self, connection: sqlite3.Connection, record: JobRecord) -> None:
+        values = attrs.astuple(record, recurse=False)
+        options = json.dumps(dict(record.options), sort_keys=True, separators=(",", ":"))
+        with write_transaction(connection):
+            if connection.execute(
+                "SELECT 1 FROM jobs WHERE job_id = ?", (record.job_id,)
+            ).fetchone():
+                raise StoreError(self.path, f"already has a job {record.job_id!r}")
+            connection.execute(
+                f"INSERT INTO jobs ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+                (*values[:7], str(record.status), *values[8:11], options, record.runs_duration),
+            )
+
+    def update_job(
+        self,
+        connection: sqlite3.Connection,
+        job_id: str,
+        status: JobStatus | None,
+        total: int | None,
+        add_duration: float,
+        input_hash: str | None,
+    ) -> None:
+        with write_transaction(connection):
+            updated = connection.execute(
+                "UPDATE jobs SET status = coalesce(?, status), total = coalesce(?, total), "
+                "input_hash = coalesce(?, input_hash), runs_duration = runs_duration + ?, "
+                "updated_at = ? WHERE job_id = ?",
+                (
+                    None if status is None else str(status),
+                    total,
+                    input_hash,
+                    add_duration,
+                    self.now(),
+                    job_id,
+                ),
+            )
+            if updated.rowcount == 0:
+                raise StoreError(self.path, f"has no job {job_id!r}")
+
+    # -- events -------------------------------------------------------------------------------
+
+    def append(self, connection: sqlite3.Connection, job_id: str, events: list[JobEvent]) -> None:
+        now = self.now()
+        with write_transaction(connection):
+            row = connection.execute(
+                "SELECT planned FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(self.path, f"has no job {job_id!r} to append events to")
+            planned = bool(row[0])
+            (seq,) = connection.execute(
+                "SELECT coalesce(max(seq), 0) FROM events WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            for event in events:
+                seq += 1
+                at = now if event.at is None else event.at
+                data = unstructure_event(event)
+                kind = data.pop("kind")
+                connection.execute(
+                    "INSERT INTO events (job_id, seq, kind, at, payload) VALUES (?, ?, ?, ?, ?)",
+                    (job_id, seq, kind, at, json.dumps(data, separators=(",", ":"))),
+                )
+                record_event(connection, job_id, event, at, planned)
+                planned = planned or isinstance(event, JobPlanned)
+            connection.execute("UPDATE jobs SET updated_at = ? WHERE job_id = ?", (now, job_id))
+
+    def events_since(
+        self, connection: sqlite3.Connection, job_id: str, after: int
+    ) -> list[tuple[int, JobEvent]]:
+        rows = connection.execute(
+            "SELECT seq, kind, payload FROM events WHERE job_id = ? AND seq > ? ORDER BY seq",
+            (job_id, after),
+        ).fetchall()
+        read: list[tuple[int, JobEvent]] = []
+        for seq, kind, payload in rows:
+            try:
+                read.append((seq, structure_event({**json.loads(payload), "kind": kind})))
+            except ValueError as error:
+                raise StoreError(
+                    self.path, f"has an unreadable event {seq} of job {job_id!r} ({error})"
+                ) from None
+        return read
+
+    def set_agent_branch(
+        self, connection: sqlite3.Connection, job_id: str, item_key: str, branch: str
+    ) -> None:
+        with write_transaction(connection):
+            updated = connection.execute(
+                "UPDATE items SET agent_branch = ?, updated_at = ? "
+                "WHERE job_id = ? AND item_key = ?",
+                (branch, self.now(), job_id, item_key),
+            )
+            if updated.rowcount == 0:
+                raise StoreError(self.path, f"has no item {item_key!r} in job {job_id!r}")
+
+
+def _item_from_row(row: tuple[Any, ...]) -> ItemRow:
+    return ItemRow(row[0], row[1], row[2], ItemStatus(row[3]), *row[4:])
+
+
+@final
+class SqliteJobStore:
+    """A :class:`~envs.protocols.JobStore` in a SQLite file, shared by every job of a repository.
+
+    Think of it as a ledger kept in the repository's git directory: each job
+    has a page (:class:`JobRecord`), a list of numbered entries (its events,
+    never changed once written) and a summary table of its items kept from
+    the entries. Several processes may open the same file (WAL mode: readers
+    never wait for the writer; writers wait up to ``busy_timeout`` seconds
+    for each other).
+
+    Opening (the constructor) reads, creates or migrates the file at once,
+    on the calling thread; a file it cannot use is a :class:`StoreError`
+    and is left untouched. Every other call runs its SQL on a worker thread
+    (``trio.to_thread.run_sync``), one call at a time; each write is one
+    short transaction, committed before the call returns.
+
+    Cancellation: a call cancelled while it waits for its turn does nothing;
+    once its SQL has started it runs to the end (the write is committed) and
+    the cancellation is delivered at the caller's next checkpoint.
+
+    Example::
+
+        store = SqliteJobStore.for_repository(repo.git_common_dir)
+        await store.create_job(record)
+        await store.append(record.job_id, JobPlanned(("a", "b")))
+        rows = await store.items(record.job_id)
+        store.close()
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 10.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self._db = _Database(
+            path, open_database(path, synchronous=synchronous, busy_timeout=busy_timeout), now
+        )
+        self._limiter = trio.CapacityLimiter(1)
+
+    @classmethod
+    def for_repository(
+        cls,
+        git_common_dir: str,
+        *,
+        state_dir: str | None = None,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: float = 10.0,
+        now: Callable[[], float] = time.time,
+    ) -> SqliteJobStore:
+        """The store of a repository: ``<state_dir or <git_common_dir>/forkmerge>/jobs.sqlite3``."""
+        directory = (
+            state_dir if state_dir is not None else os.path.join(git_common_dir, "forkmerge")
+        )
+        return cls(
+            os.path.join(directory, DATABASE_NAME),
+            synchronous=synchronous,
+            busy_timeout=busy_timeout,
+            now=now,
+        )
+
+    async def _run(self, what: str, operation: Callable[[sqlite3.Connection], _T]) -> _T:
+        call = functools.partial(self._db.call, what, operation)
+        return await trio.to_thread.run_sync(call, limiter=self._limiter)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    async def create_job(self, record: JobRecord) -> None:
+        """Add a job; a job id already in the database is a :class:`StoreError`."""
+        operation = functools.partial(self._db.create_job, record=record)
+        await self._run(f"create job {record.job_id!r}", operation)
+
+    async def job(self, job_id: str) -> JobRecord | None:
+        """The record of ``job_id``, or ``None`` if there is no such job."""
+
+        def read(connection: sqlite3.Connection) -> tuple[Any, ...] | None:
+            query = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE job_id = ?"
+            row: tuple[Any, ...] | None = connection.execute(query, (job_id,)).fetchone()
+            return row
+
+        row = await self._run(f"read job {job_id!r}", read)
+        return None if row is None else self._db.job_from_row(row)
+
+    async def jobs(self) -> list[JobRecord]:
+        """Every job, the newest first."""
+
+        def read(connection: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            query = f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at DESC, rowid DESC"
+            return connection.execute(query).fetchall()
+
+        return [self._db.job_from_row(row) for row in await self._run("list jobs", read)]
+
+    async def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        total: int | None = None,
+        add_duration: float = 0.0,
+        input_hash: str | None = None,
+    ) -> None:
+        """Change what is given of a job's status, total and input hash; add to its duration.
+
+        ``add_duration`` (seconds, non-negative) is added to ``runs_duration``
+        (a run reports its own time when it ends). An unknown job is a
+        :class:`StoreError`.
+        """
+        if add_duration < 0:
+            raise ValueError(f"`add_duration` must be non-negative, got {add_duration}")
+        if total is not None and total < 0:
+            raise ValueError(f"`total` must be non-negative, got {total}")
+        operation = functools.partial(
+            self._db.update_job,
+            job_id=job_id,
+            status=status,
+            total=total,
+            add_duration=add_duration,
+            input_hash=input_hash,
+        )
+        await self._run(f"update job {job_id!r}", operation)
+
+    # -- events -------------------------------------------------------------------------------
+
+    async def append(self, job_id: str, event: JobEvent) -> None:
+        """Durably record ``event`` as the job's next event; returns once it is committed.
+
+        The job's item or phase row changes with it, in the same transaction.
+        An event that cannot follow the job's state raises
+        :class:`~pure.job_state.InvalidTransition` and nothing is stored; a
+        job not created first is a :class:`StoreError`.
+        """
+        await self.append_many(job_id, (event,))
+
+    async def append_many(self, job_id: str, events: Iterable[JobEvent]) -> None:
+        """Record ``events`` in order in one transaction: all of them, or none."""
+        batch = list(events)
+        operation = functools.partial(self._db.append, job_id=job_id, events=batch)
+        await self._run(f"append to job {job_id!r}", operation)
+
+    async def events(self, job_id: str) -> list[JobEvent]:
+        """Every event of ``job_id`` in the order appended (none for an unknown job)."""
+        return [event for _, event in await self.events_since(job_id, 0)]
+
+    async def events_since(self, job_id: str, seq: int) -> list[tuple[int, JobEvent]]:
+        """The events numbered after ``seq``, with their numbers (``events --follow``).
+
+        Numbers start at 1 and have no gaps; pass the last number seen to
+        get only newer events.
+        """
+        operation = functools.partial(self._db.events_since, job_id=job_id, after=seq)
+        return await self._run(f"read the events of job {job_id!r}", operation)
+
+    # -- items --------------------------------------------------------------------------------
+
+    async def items(self, job_id: str) -> list[ItemRow]:
+        """The job's items in plan order (none before it is planned)."""
+
+        def read(connection: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            query = f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY idx"
+            return connection.execute(query, (job_id,)).fetchall()
+
+        return [_item_from_row(row) for row in await self._run(f"read job {job_id!r}", read)]
+
+    async def item_counts(self, job_id: str) -> dict[ItemStatus, int]:
+        """How many of the job's items are in each status (every status present, maybe 0)."""
+
+        def read(connection: sqlite3.Connection) -> list[tuple[str, int]]:
+            query = "SELECT status, count(*) FROM items WHERE job_id = ? GROUP BY status"
+            return connection.execute(query, (job_id,)).fetchall()
+
+        rows = await self._run(f"count the items of job {job_id!r}", read)
+        counts = dict.fromkeys(ItemStatus, 0)
+        counts.update((ItemStatus(status), count) for status, count in rows)
+        return counts
+
+    async def phases(self, job_id: str) -> dict[str, PhaseStatus]:
+        """The status of each phase the job has started (``{"setup": finished, ...}``)."""
+
+        def read(connection: sqlite3.Connection) -> list[tuple[str, str]]:
+            query = "SELECT phase, status FROM phases WHERE job_id = ? ORDER BY phase"
+            return connection.execute(query, (job_id,)).fetchall()
+
+        rows = await self._run(f"read the phases of job {job_id!r}", read)
+        return {phase: PhaseStatus(status) for phase, status in rows}
+
+    async def set_agent_branch(self, job_id: str, item_key: str, branch: str) -> None:
+        """Record the branch the item's agent works on (the events do not carry it)."""
+        operation = functools.partial(
+            self._db.set_agent_branch, job_id=job_id, item_key=item_key, branch=branch
+        )
+        await self._run(f"update item {item_key!r} of job {job_id!r}", operation)
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the database (waiting for a call in progress); later calls are a RuntimeError.
+
+        Closing twice is fine.
+        """
+        self._db.close()
+
+    def __enter__(self) -> SqliteJobStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
