@@ -210,7 +210,7 @@ def _write_file(
     return (
         call_service(
             lambda env: env.services.worktrees.write_file(
-                worktree, write.path, write.content, create_dirs=write.create_dirs
+                worktree, write.path, write.content, create_dirs=write.create_dirs, mode=write.mode
             )
         )
         .map(lambda _: _Attempt(variables, StepRecord(index, write.display, "succeeded")))
@@ -306,8 +306,10 @@ def _handle_failure(
     """After failed attempt ``attempt``: run the handler, then retry, recover or fail.
 
     The handler sees the failed attempt's output as ``${shell.output}`` (or
-    ``claude``). A failing handler fails the step. After the last attempt
-    the step counts as recovered unless ``fail_workflow`` is set.
+    ``claude``); then the step is tried again while attempts remain. A
+    failing handler fails the step at once under ``handler_failure_fatal``,
+    else after the last attempt. When the handler succeeded after the last
+    attempt, the step counts as recovered unless ``fail_workflow`` is set.
     """
     policy = step.on_failure
     if policy is None:
@@ -347,10 +349,24 @@ def _handle_failure(
         )
         return Effect.pure(_Attempt(outcome.variables, record))
 
-    def handler_failed(error: StepFailure) -> StepFailure:
-        return attrs.evolve(failure, reason=f"{failure.reason}; on_failure handler failed: {error}")
+    def handler_failed(error: StepFailure) -> Effect[_Attempt, StepFailure, ServiceEnv]:
+        if attempt < policy.max_attempts and not policy.handler_failure_fatal:
+            return _attempts(step, index, worktree, variables, timeout_of, attempt + 1)
+        return Effect.fail(
+            attrs.evolve(failure, reason=f"{failure.reason}; on_failure handler failed: {error}")
+        )
 
-    return handler.map_err(handler_failed).and_then(after_handler)
+    def decide(
+        handled: Result[CommandsOutcome, StepFailure],
+    ) -> Effect[_Attempt, StepFailure, ServiceEnv]:
+        if isinstance(handled, Success):
+            return after_handler(handled.unwrap())
+        return handler_failed(handled.failure())
+
+    settled: Effect[Result[CommandsOutcome, StepFailure], Never, ServiceEnv] = handler.map(
+        Success
+    ).recover(Failure)
+    return settled.and_then(decide)
 
 
 def _attempts(

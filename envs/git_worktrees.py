@@ -397,7 +397,13 @@ class GitWorktreeManager:
         return await run_git("sync_worktree", f"worktree {worktree.path}", sync)
 
     async def write_file(
-        self, worktree: Worktree, relative_path: str, content: bytes, *, create_dirs: bool
+        self,
+        worktree: Worktree,
+        relative_path: str,
+        content: bytes,
+        *,
+        create_dirs: bool,
+        mode: int = 0o644,
     ) -> Result[None, WorktreeError]:
         """Write ``content`` to ``relative_path`` inside the worktree (see :mod:`envs.paths`).
 
@@ -411,7 +417,12 @@ class GitWorktreeManager:
                 _confined,
                 worktree.path,
                 partial(
-                    write_inside, worktree.path, relative_path, content, create_dirs=create_dirs
+                    write_inside,
+                    worktree.path,
+                    relative_path,
+                    content,
+                    create_dirs=create_dirs,
+                    mode=mode,
                 ),
             ),
         )

@@ -168,10 +168,16 @@ class MockWorktreeManager:
         return Failure(error) if error else self._sync_worktree(worktree)
 
     async def write_file(
-        self, worktree: Worktree, relative_path: str, content: bytes, *, create_dirs: bool
+        self,
+        worktree: Worktree,
+        relative_path: str,
+        content: bytes,
+        *,
+        create_dirs: bool,
+        mode: int = 0o644,
     ) -> Result[None, WorktreeError]:
         error = await self._begin(
-            "write_file", worktree.name, worktree, relative_path, content, create_dirs
+            "write_file", worktree.name, worktree, relative_path, content, create_dirs, mode
         )
         if error:
             return Failure(error)

@@ -74,7 +74,7 @@ def join_inside(root: str, relative: str) -> Result[str, PathError]:
 
 
 def write_inside(
-    root: str, relative: str, content: bytes, *, create_dirs: bool
+    root: str, relative: str, content: bytes, *, create_dirs: bool, mode: int = 0o644
 ) -> Result[None, PathError]:
     """Write ``content`` to ``relative`` under ``root`` (see :func:`join_inside`).
 
@@ -93,6 +93,7 @@ def write_inside(
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
     with os.fdopen(os.open(path, flags, 0o666), "wb") as file:
         file.write(content)
+        os.fchmod(file.fileno(), mode)
     return Success(None)
 
 

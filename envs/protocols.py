@@ -133,9 +133,15 @@ class WorktreeManager(Protocol):
         ...
 
     async def write_file(
-        self, worktree: Worktree, relative_path: str, content: bytes, *, create_dirs: bool
+        self,
+        worktree: Worktree,
+        relative_path: str,
+        content: bytes,
+        *,
+        create_dirs: bool,
+        mode: int = 0o644,
     ) -> Result[None, WorktreeError]:
-        """Write ``content`` to ``relative_path`` inside the worktree.
+        """Write ``content`` to ``relative_path`` inside the worktree, with permissions ``mode``.
 
         A path that would leave the worktree (absolute, ``..``, a symlink out)
         is a ``WorktreeError``; so is a missing parent without ``create_dirs``.

@@ -433,12 +433,20 @@ class SqliteJobStore:
 
     # -- items --------------------------------------------------------------------------------
 
-    async def items(self, job_id: str) -> list[ItemRow]:
-        """The job's items in plan order (none before it is planned)."""
+    async def items(
+        self, job_id: str, *, statuses: Iterable[ItemStatus] | None = None
+    ) -> list[ItemRow]:
+        """The job's items in plan order (none before it is planned); only those in
+        ``statuses`` if given (``{ItemStatus.FAILED}``: the dead-letter queue)."""
+        wanted = None if statuses is None else sorted(str(status) for status in set(statuses))
 
         def read(connection: sqlite3.Connection) -> list[tuple[Any, ...]]:
-            query = f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY idx"
-            return connection.execute(query, (job_id,)).fetchall()
+            query = f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ?"
+            if wanted is None:
+                return connection.execute(f"{query} ORDER BY idx", (job_id,)).fetchall()
+            marks = ", ".join("?" * len(wanted))
+            query = f"{query} AND status IN ({marks}) ORDER BY idx"
+            return connection.execute(query, (job_id, *wanted)).fetchall()
 
         return [_item_from_row(row) for row in await self._run(f"read job {job_id!r}", read)]
 

@@ -169,12 +169,17 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # -- keeping the derived tables in step with the log ------------------------------------
 
 
+_ONE_ITEM_COUNTS = {
+    status: tuple(int(other is status) for other in ItemStatus) for status in ItemStatus
+}
+
+
 def _one_item_state(record: ItemRecord) -> JobState:
     """A planned job holding just ``record``: what :func:`apply` needs to check an item event."""
     return JobState(
         item_keys=(record.key,),
         records=PersistentVector.of((record,)),
-        counts=tuple(int(status is record.status) for status in ItemStatus),
+        counts=_ONE_ITEM_COUNTS[record.status],
         planned=True,
         positions=MappingProxyType({record.key: 0}),
     )

@@ -42,6 +42,7 @@ class FileWrite:
     content: bytes
     create_dirs: bool
     display: str
+    mode: int = 0o644
 
 
 @attrs.frozen
@@ -156,5 +157,6 @@ def _plan_write(
             data.unwrap(),
             command.create_dirs,
             mask(f"write_file: {checked.unwrap()}", secrets),
+            command.mode,
         )
     )

@@ -268,3 +268,29 @@ async def test_steps_emit_step_finished_events() -> None:
 
 def test_outcome_types() -> None:
     assert CommandsOutcome({}, ()).records == ()
+
+
+async def test_failing_handler_retries_unless_fatal() -> None:
+    env = mock_map_env()
+    kit = mock_kit(env)
+    kit.executor.on("broken", exit_code=2)
+    kit.executor.on("fix", exit_code=3)
+    lenient = shell("broken", on_failure=OnFailure(handler=(shell("fix"),), max_attempts=2))
+    assert isinstance(await run(env, [lenient]), Failure)
+    assert [r.spec.argv[-1] for r in kit.executor.runs] == ["broken", "fix", "broken", "fix"]
+    kit.executor.runs.clear()
+    fatal = shell(
+        "broken",
+        on_failure=OnFailure(handler=(shell("fix"),), max_attempts=2, handler_failure_fatal=True),
+    )
+    assert isinstance(await run(env, [fatal]), Failure)
+    assert [r.spec.argv[-1] for r in kit.executor.runs] == ["broken", "fix"]
+
+
+async def test_write_file_mode_is_passed_to_the_worktree_manager() -> None:
+    env = mock_map_env()
+    kit = mock_kit(env)
+    step = Step(WriteFileCommand("run.sh", "#!/bin/sh\n", mode=0o755))
+    assert isinstance(await run(env, [step]), Success)
+    writes = [call for call in kit.recorder.of("worktrees") if call.method == "write_file"]
+    assert writes[0].args[-1] == 0o755

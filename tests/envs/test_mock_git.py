@@ -395,7 +395,7 @@ async def test_calls_are_recorded_with_every_argument() -> None:
     await wts.remove_worktree(job, delete_branch=False)
     assert wts.recorder.calls == [
         ("worktrees", "create_job_worktree", ("job-1", None)),
-        ("worktrees", "write_file", (job, "a.txt", b"a", False)),
+        ("worktrees", "write_file", (job, "a.txt", b"a", False, 0o644)),
         ("worktrees", "commit_changes", (job, "msg")),
         ("worktrees", "remove_worktree", (job, False)),
     ]

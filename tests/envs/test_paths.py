@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Success
 
-from envs.paths import PathError, join_inside
+from envs.paths import PathError, join_inside, write_inside
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +109,9 @@ def test_any_accepted_path_stays_strictly_inside_the_root(
         assert ".git" not in Path(path).relative_to(real_root).parts
     else:
         assert result.failure().path == relative
+
+
+def test_write_inside_applies_the_mode(tmp_path: Path) -> None:
+    written = write_inside(str(tmp_path), "run.sh", b"#!/bin/sh\n", create_dirs=False, mode=0o755)
+    assert written == Success(None)
+    assert os.stat(tmp_path / "run.sh").st_mode & 0o777 == 0o755

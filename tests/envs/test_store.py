@@ -128,6 +128,9 @@ async def test_items_phases_and_job_follow_the_events(tmp_path: Path) -> None:
         ItemRow("job-1", "c", 2, ItemStatus.SKIPPED, 0, 0.0, None, reason, None, None, 500.0),
         ItemRow("job-1", key, 3, ItemStatus.RUNNING, 1, 0.0, None, None, None, None, 500.0),
     ]  # fmt: skip
+    finished = await store.items("job-1", statuses=[ItemStatus.SKIPPED, ItemStatus.MERGED])
+    assert [row.item_key for row in finished] == ["a", "c"]
+    assert await store.items("job-1", statuses=()) == []
     assert await store.phases("job-1") == {
         "map": PhaseStatus.FAILED,
         "setup": PhaseStatus.FINISHED,
