@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Never
 
 from returns.result import Failure, Result, Success
 
-from effects import Effect, par_all_limit
+from effects import Effect
 from effects._service import call_map_service
 from envs.environment import MapEnv
 from envs.protocols import CommandResult, CommandSpec
-from phases.agent import execute_agent
-from phases.results import AgentResult, MapResult, PhaseFailure
+from phases.results import MapResult, PhaseFailure
+from phases.scheduler import schedule_agents
 from pure.interpolation import try_interpolate
 from pure.masking import mask
 from pure.step_commands import safe_relative_path
@@ -110,27 +110,21 @@ def run_map_phase(
     *,
     max_parallel: int,
     keep_failed: bool = False,
+    attempts_so_far: Mapping[str, int] | None = None,
 ) -> Effect[MapResult, Never, MapEnv]:
     """Run one agent per assignment, at most ``max_parallel`` at once; never fails.
 
-    Agents are started lazily by ``max_parallel`` workers; one agent's
-    failure never stops the others (it is recorded in its
-    :class:`AgentResult`). Cancellation cancels every running agent, each of
-    which releases its worktree.
+    One agent's failure never stops the others (it is recorded in its
+    :class:`AgentResult`) unless the workflow's ``error_policy`` says to
+    stop; see :func:`phases.scheduler.schedule_agents`, which also records
+    every item's progress in the job's event log. Cancellation cancels
+    every running agent, each of which releases its worktree.
     """
-
-    def agents() -> Iterator[Effect[AgentResult, Never, MapEnv]]:
-        for assignment in assignments:
-            yield execute_agent(assignment, workflow, variables, keep_failed=keep_failed)
-
-    return Effect.defer(
-        lambda: (
-            par_all_limit(agents(), max_parallel)
-            .map(lambda results: MapResult(tuple(results)))
-            .recover(_never)
-        )
+    return schedule_agents(
+        workflow,
+        assignments,
+        variables,
+        max_parallel=max_parallel,
+        keep_failed=keep_failed,
+        attempts_so_far=attempts_so_far,
     )
-
-
-def _never(errors: list[Never]) -> MapResult:  # pragma: no cover - agents never fail
-    raise AssertionError(f"an agent effect failed: {errors}")

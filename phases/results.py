@@ -62,6 +62,7 @@ class AgentResult:
     failure: AgentFailure | None = None
     started: float = 0.0
     finished: float = 0.0
+    attempts: int = 1
 
     @property
     def duration(self) -> float:
@@ -93,15 +94,21 @@ class AgentResult:
             "merge_commit": self.merge_commit,
             "duration": round(self.duration, 3),
             "error": None if self.failure is None else self.failure.message,
+            "attempts": self.attempts,
             "output": self.output_tail(),
         }
 
 
 @attrs.frozen
 class MapResult:
-    """Every agent's result, in item order."""
+    """Every finished agent's result, in item order.
+
+    ``stop_reason`` is set when the error policy stopped the phase early:
+    the items that did not start then are not in ``results``.
+    """
 
     results: tuple[AgentResult, ...]
+    stop_reason: str | None = None
 
     @property
     def total(self) -> int:

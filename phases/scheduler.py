@@ -1,0 +1,197 @@
+"""The map phase's scheduler: N workers, the error policy, retries, and the job's event log.
+
+``max_parallel`` workers pull assignments one at a time. Before each start
+a worker asks :func:`pure.error_policy.admit` (start, wait for the circuit
+breaker, or stop); each item runs :func:`phases.agent.execute_agent`, is
+retried as ``on_item_failure: retry`` says, and ends merged, unchanged,
+failed (dead-letter queue) or skipped. Every step of an item is an event
+appended to the job store *before* the next step is taken, so a crash at
+any point leaves a log that a resume can fold and reconcile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Never
+
+import attrs
+import trio
+
+from effects import Effect
+from effects._cancellation import raise_unwrapped
+from effects._effect import RawOutcome, from_raw, interpret
+from envs.environment import MapEnv
+from phases.agent import execute_agent
+from phases.results import AgentResult, MapResult
+from pure.error_policy import (
+    PolicyState,
+    Stop,
+    WaitUntil,
+    admit,
+    failed_item_disposition,
+    initial_state,
+    item_finished,
+    retry_decision,
+    started,
+)
+from pure.job_events import (
+    ItemFailed,
+    ItemMerged,
+    ItemRetried,
+    ItemSkipped,
+    ItemStarted,
+    ItemSucceeded,
+    JobEvent,
+)
+from pure.work_planning import WorkAssignment
+from pure.workflow import Workflow
+
+__all__ = ["record_event", "schedule_agents"]
+
+OUTPUT_IN_EVENTS = 500
+
+
+async def record_event(env: MapEnv, event: JobEvent) -> None:
+    """Append ``event`` to the job's log; returns once it is stored."""
+    await env.services.store.append(env.job.job_id, event)
+
+
+def _failure_event(result: AgentResult, now: float) -> ItemFailed:
+    failure = result.failure
+    assert failure is not None, "only failed results have failure events"
+    step = failure.step
+    return ItemFailed(
+        result.item_key,
+        failure.message.splitlines()[0][:300] if failure.message else failure.kind,
+        at=now,
+        failure_kind=failure.kind,
+        step=None if step is None else step.display,
+        exit_code=None if step is None else step.exit_code,
+        output=None if step is None else step.output[-OUTPUT_IN_EVENTS:],
+    )
+
+
+@attrs.define
+class _Run:
+    """The mutable state of one scheduling run (one trio task group, single-threaded)."""
+
+    env: MapEnv
+    workflow: Workflow
+    variables: Mapping[str, Any]
+    keep_failed: bool
+    attempts_so_far: Mapping[str, int]
+    policy_state: PolicyState
+    results: dict[int, AgentResult] = attrs.field(factory=dict)
+    finished: trio.Event = attrs.field(factory=trio.Event)
+
+    def now(self) -> float:
+        return self.env.services.clock.now()
+
+    def _item_finished(self, result: AgentResult) -> None:
+        self.policy_state = item_finished(
+            self.workflow.error_policy, self.policy_state, result.succeeded, trio.current_time()
+        )
+        self.results[result.index] = result
+        self.finished.set()
+        self.finished = trio.Event()
+
+    async def run_item(self, assignment: WorkAssignment) -> AgentResult:
+        policy = self.workflow.error_policy
+        attempt = self.attempts_so_far.get(assignment.item_key, 0) + 1
+        while True:
+            await record_event(self.env, ItemStarted(assignment.item_key, attempt, at=self.now()))
+            agent = execute_agent(
+                assignment, self.workflow, self.variables, keep_failed=self.keep_failed
+            )
+            _, outcome = await interpret(agent, self.env)
+            result: AgentResult = attrs.evolve(outcome, attempts=attempt)
+            if result.succeeded:
+                commits = () if result.commit is None else (result.commit,)
+                await record_event(self.env, ItemSucceeded(result.item_key, commits, at=self.now()))
+                # An agent that changed nothing is merged trivially: "" marks no merge commit.
+                await record_event(
+                    self.env, ItemMerged(result.item_key, result.merge_commit or "", at=self.now())
+                )
+                return result
+            await record_event(self.env, _failure_event(result, self.now()))
+            decision = retry_decision(policy, attempt)
+            if not decision.retry:
+                if failed_item_disposition(policy) == "skip":
+                    reason = "on_item_failure: skip"
+                    await record_event(
+                        self.env, ItemSkipped(result.item_key, reason, at=self.now())
+                    )
+                return result
+            await record_event(self.env, ItemRetried(result.item_key, at=self.now()))
+            self.env.services.events.emit(
+                {
+                    "event": "agent_retrying",
+                    "item_key": result.item_key,
+                    "index": result.index,
+                    "attempt": attempt + 1,
+                    "delay": decision.delay,
+                }
+            )
+            await trio.sleep(decision.delay)
+            attempt += 1
+
+    async def worker(self, source: Iterator[WorkAssignment]) -> None:
+        policy = self.workflow.error_policy
+        while True:
+            decision = admit(policy, self.policy_state, trio.current_time())
+            if isinstance(decision, Stop):
+                return
+            if isinstance(decision, WaitUntil):
+                # Wake at the time the breaker names, or earlier when an item finishes.
+                with trio.move_on_at(decision.time):
+                    await self.finished.wait()
+                continue
+            assignment = next(source, None)
+            if assignment is None:
+                return
+            self.policy_state = started(policy, self.policy_state, trio.current_time())
+            self._item_finished(await self.run_item(assignment))
+
+
+def schedule_agents(
+    workflow: Workflow,
+    assignments: Sequence[WorkAssignment],
+    variables: Mapping[str, Any],
+    *,
+    max_parallel: int,
+    keep_failed: bool = False,
+    attempts_so_far: Mapping[str, int] | None = None,
+) -> Effect[MapResult, Never, MapEnv]:
+    """Run the agents of ``assignments`` under the workflow's error policy; never fails.
+
+    At most ``max_parallel`` agents run at once, and assignments are taken
+    in order as workers free up. ``attempts_so_far`` (a resumed job's) makes
+    attempt numbers continue. When a stop rule of the error policy holds, no
+    further agent starts, the running ones finish, and the result's
+    ``stop_reason`` says why; the items not started stay pending in the
+    job's log. Cancellation cancels every running agent (each releases its
+    worktree) and propagates.
+    """
+    if max_parallel < 1:
+        raise ValueError(f"`max_parallel` must be at least 1, found {max_parallel!r}")
+
+    async def run(env: MapEnv) -> RawOutcome:
+        state = _Run(
+            env,
+            workflow,
+            variables,
+            keep_failed,
+            attempts_so_far or {},
+            initial_state(len(assignments)),
+        )
+        source = iter(assignments)
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(min(max_parallel, max(1, len(assignments)))):
+                    nursery.start_soon(state.worker, source)
+        except BaseExceptionGroup as group:
+            raise_unwrapped(group)
+        ordered = tuple(state.results[index] for index in sorted(state.results))
+        return True, MapResult(ordered, stop_reason=state.policy_state.stop_reason)
+
+    return from_raw(run)
