@@ -11,14 +11,33 @@ MASK = "***"
 
 
 def _ordered(secrets: Iterable[str]) -> list[str]:
-    # Longest first, so a secret containing another is masked whole.
-    return sorted({secret for secret in secrets if secret}, key=len, reverse=True)
+    # Longest first, so a secret containing another is masked whole; then by text, so the
+    # result does not depend on set order. A secret that is part of the mask itself ("",
+    # "*", "**", "***") cannot be hidden by it: it is left alone.
+    kept = {secret for secret in secrets if secret not in MASK}
+    return sorted(kept, key=lambda secret: (-len(secret), secret))
+
+
+def _replace_all(text: str, ordered: list[str]) -> str:
+    for secret in ordered:
+        text = text.replace(secret, MASK)
+    return text
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of every non-empty secret replaced by ``***``."""
-    for secret in _ordered(secrets):
-        text = text.replace(secret, MASK)
+    """``text`` with every occurrence of every secret replaced by ``***``.
+
+    No secret's text is left in the result, even one that the masks themselves
+    re-form (``pa**`` in ``papa**`` becomes ``pa***`` after one pass), except a
+    secret made of one to three ``*``, which the mask cannot hide.
+    """
+    ordered = _ordered(secrets)
+    text = _replace_all(text, ordered)
+    # Only a secret containing "*" can reappear: a new occurrence must overlap a mask. Each
+    # pass removes a non-"*" character or shortens the text, so the loop ends.
+    starred = [secret for secret in ordered if "*" in secret]
+    while any(secret in text for secret in starred):
+        text = _replace_all(text, starred)
     return text
 
 
