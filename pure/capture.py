@@ -10,7 +10,7 @@ from returns.result import Failure, Result, Success
 
 from pure.workflow import CaptureFormat
 
-__all__ = ["convert_capture"]
+__all__ = ["convert_capture", "json_problem"]
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off", ""}
@@ -35,8 +35,8 @@ def convert_capture(output: str, capture_format: CaptureFormat) -> Result[Any, s
     if capture_format == "json":
         try:
             return Success(json.loads(text))
-        except json.JSONDecodeError as error:
-            return Failure(f"expected JSON output, found {_excerpt(text)} ({error.msg})")
+        except (ValueError, RecursionError) as error:
+            return Failure(f"expected JSON output, found {_excerpt(text)} ({json_problem(error)})")
     if capture_format == "number":
         try:
             return Success(int(text))
@@ -55,6 +55,19 @@ def convert_capture(output: str, capture_format: CaptureFormat) -> Result[Any, s
     if lowered in _FALSE:
         return Success(False)
     return Failure(f"expected true or false, found {_excerpt(text)}")
+
+
+def json_problem(error: ValueError | RecursionError) -> str:
+    """What ``json.loads`` found wrong, in a few words.
+
+    Besides malformed text, valid JSON can be refused: an integer of more than
+    4300 digits (``ValueError``) or nesting deeper than the recursion limit.
+    """
+    if isinstance(error, json.JSONDecodeError):
+        return error.msg
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return str(error).split(";")[0]
 
 
 def _excerpt(text: str, limit: int = 60) -> str:
