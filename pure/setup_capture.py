@@ -9,6 +9,7 @@ from typing import Any
 from jsonpath_ng.ext.parser import parse as parse_json_path
 from returns.result import Failure, Result, Success
 
+from pure.capture import json_problem
 from pure.workflow import SetupCapture
 
 __all__ = ["extract_setup_capture"]
@@ -42,12 +43,15 @@ def _extract(capture: SetupCapture, text: str) -> Result[Any, str]:
         match = re.search(capture.pattern, text, re.MULTILINE)
         if match is None:
             return Failure(f"pattern {capture.pattern!r} does not match the output")
-        text = match.group(1) if match.groups() else match.group(0)
+        found: str | None = match.group(1) if match.groups() else match.group(0)
+        if found is None:  # an optional first group that took no part in the match
+            return Failure(f"pattern {capture.pattern!r} matches without its first group")
+        text = found
     if capture.json_path is not None:
         try:
             document = json.loads(text)
-        except json.JSONDecodeError as error:
-            return Failure(f"output is not JSON ({error.msg}), so json_path cannot apply")
+        except (ValueError, RecursionError) as error:
+            return Failure(f"output is not JSON ({json_problem(error)}), so json_path cannot apply")
         matches = [found.value for found in parse_json_path(capture.json_path).find(document)]
         if not matches:
             return Failure(f"json_path {capture.json_path!r} selects nothing")
