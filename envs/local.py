@@ -5,15 +5,54 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+import attrs
+
 from envs.console import NullSink
 from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv, RunConfig, Services
 from envs.git_merger import GitMerger
+from envs.git_repository import locate_repository
 from envs.git_worktrees import GitWorktreeManager
 from envs.processes import TrioProcessExecutor
 from envs.protocols import EventSink, JobStore
+from envs.store import SqliteJobStore
 from envs.system_clock import SystemClock
 
-__all__ = ["local_env"]
+__all__ = ["StateLayout", "local_env", "state_layout"]
+
+
+@attrs.frozen
+class StateLayout:
+    """Where forkmerge keeps its state for a repository.
+
+    ``root`` is ``--state-dir`` or ``<git common dir>/forkmerge``; under it
+    live the worktrees (``worktrees/``), the job database
+    (``jobs.sqlite3``) and the job locks (``locks/``).
+    """
+
+    repository: str
+    root: str
+
+    @property
+    def worktrees(self) -> str:
+        return os.path.join(self.root, "worktrees")
+
+    @property
+    def locks(self) -> str:
+        return os.path.join(self.root, "locks")
+
+    def open_store(self) -> SqliteJobStore:
+        """The repository's job database (created on first use)."""
+        return SqliteJobStore.for_repository(self.root, state_dir=self.root)
+
+
+def state_layout(repo_path: str, state_dir: str | None = None) -> StateLayout:
+    """The state layout of the repository containing ``repo_path``.
+
+    Raises ``NotARepositoryError`` when there is none.
+    """
+    location = locate_repository(repo_path)
+    root = state_dir or os.path.join(location.common_dir, "forkmerge")
+    return StateLayout(os.path.dirname(location.common_dir.rstrip("/")), os.path.abspath(root))
 
 
 def local_env(
@@ -23,20 +62,20 @@ def local_env(
     agent_command: tuple[str, ...] = DEFAULT_AGENT_COMMAND,
     workflow_env: Mapping[str, str] | None = None,
     secrets: Iterable[str] = (),
-    state_dir: str | None = None,
+    worktrees_dir: str | None = None,
     events: EventSink | None = None,
     process_env: Mapping[str, str] | None = None,
     max_output_bytes: int = 1_000_000,
 ) -> PhaseEnv:
     """The real environment for the repository containing ``repo_path``.
 
-    Worktrees live under ``state_dir`` (default: inside the repository's git
-    directory); processes start from ``process_env`` (default: this
+    Worktrees live under ``worktrees_dir`` (default: inside the repository's
+    git directory, see :class:`StateLayout`); processes start from ``process_env`` (default: this
     process's environment) plus ``workflow_env``; ``secrets`` are masked in
     everything reported. Raises ``NotARepositoryError`` when ``repo_path``
     is in no git repository.
     """
-    worktrees = GitWorktreeManager(repo_path, state_dir=state_dir)
+    worktrees = GitWorktreeManager(repo_path, state_dir=worktrees_dir)
     services = Services(
         worktrees=worktrees,
         executor=TrioProcessExecutor(max_output_bytes=max_output_bytes),

@@ -8,10 +8,15 @@ across services.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, final
 
+import attrs
 import trio
+
+from envs.job_records import ItemRow, JobRecord, JobStatus
+from pure.job_events import JobPlanned
+from pure.job_state import ItemStatus, JobState, apply
 
 __all__ = ["Call", "CallRecorder", "MemoryJobStore", "MockWallClock", "RecordingEventSink"]
 
@@ -101,28 +106,114 @@ class RecordingEventSink:
 
 @final
 class MemoryJobStore:
-    """A :class:`~envs.protocols.JobStore` in a dict: job id -> its events in order.
+    """A :class:`~envs.protocols.JobStore` in memory, with the SQLite store's semantics.
 
-    ``append`` and ``events`` are checkpoints (they may be cancelled before
-    they act, like a real store); events are deep-copied on the way in and
-    out, as a real store serializes them.
+    Every event is checked with :func:`pure.job_state.apply` before it is
+    kept (an impossible one raises ``InvalidTransition``), items come from
+    the fold of the events, and appending to a job never created is an
+    error. Calls are checkpoints (they may be cancelled before they act);
+    events are deep-copied on the way in and out, as a real store
+    serializes them. ``logs`` and ``records`` are there for tests to read.
     """
 
     def __init__(self, recorder: CallRecorder | None = None) -> None:
-        self.jobs: dict[str, list[Any]] = {}
+        self.records: dict[str, JobRecord] = {}
+        self.logs: dict[str, list[Any]] = {}
+        self._states: dict[str, JobState] = {}
         self._recorder = recorder
 
-    async def append(self, job_id: str, event: Any) -> None:
+    async def _enter(self, method: str, *args: Any) -> None:
         if self._recorder is not None:
-            self._recorder.record("store", "append", job_id, event)
+            self._recorder.record("store", method, *args)
         await trio.lowlevel.checkpoint()
-        self.jobs.setdefault(job_id, []).append(copy.deepcopy(event))
+
+    def _known(self, job_id: str) -> JobRecord:
+        record = self.records.get(job_id)
+        if record is None:
+            raise ValueError(f"no job {job_id!r} in the store")
+        return record
+
+    async def create_job(self, record: JobRecord) -> None:
+        await self._enter("create_job", record)
+        if record.job_id in self.records:
+            raise ValueError(f"job {record.job_id!r} exists already")
+        self.records[record.job_id] = record
+        self.logs[record.job_id] = []
+        self._states[record.job_id] = JobState()
+
+    async def job(self, job_id: str) -> JobRecord | None:
+        await self._enter("job", job_id)
+        return self.records.get(job_id)
+
+    async def jobs(self) -> list[JobRecord]:
+        await self._enter("jobs")
+        return sorted(self.records.values(), key=lambda record: -record.created_at)
+
+    async def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        total: int | None = None,
+        add_duration: float = 0.0,
+        input_hash: str | None = None,
+    ) -> None:
+        await self._enter("update_job", job_id, status, total, add_duration, input_hash)
+        record = self._known(job_id)
+        self.records[job_id] = attrs.evolve(
+            record,
+            status=record.status if status is None else status,
+            total=record.total if total is None else total,
+            input_hash=record.input_hash if input_hash is None else input_hash,
+            runs_duration=record.runs_duration + add_duration,
+        )
+
+    async def append(self, job_id: str, event: Any) -> None:
+        await self._enter("append", job_id, event)
+        record = self._known(job_id)
+        state = apply(self._states[job_id], event)
+        self._states[job_id] = state
+        self.logs[job_id].append(copy.deepcopy(event))
+        if isinstance(event, JobPlanned):
+            self.records[job_id] = attrs.evolve(record, total=len(event.item_keys))
 
     async def events(self, job_id: str) -> list[Any]:
-        if self._recorder is not None:
-            self._recorder.record("store", "events", job_id)
-        await trio.lowlevel.checkpoint()
-        return copy.deepcopy(self.jobs.get(job_id, []))
+        await self._enter("events", job_id)
+        return copy.deepcopy(self.logs.get(job_id, []))
+
+    async def events_since(self, job_id: str, seq: int) -> list[tuple[int, Any]]:
+        await self._enter("events_since", job_id, seq)
+        log = self.logs.get(job_id, [])
+        return [(number, copy.deepcopy(event)) for number, event in enumerate(log, 1)][seq:]
+
+    async def items(
+        self, job_id: str, *, statuses: Iterable[ItemStatus] | None = None
+    ) -> list[ItemRow]:
+        await self._enter("items", job_id)
+        wanted = None if statuses is None else set(statuses)
+        state = self._states.get(job_id, JobState())
+        return [
+            ItemRow(
+                job_id,
+                record.key,
+                index,
+                record.status,
+                record.attempts,
+                0.0,
+                record.error,
+                record.skip_reason,
+                None,
+                record.merge_commit,
+                0.0,
+            )
+            for index, record in enumerate(state.records)
+            if wanted is None or record.status in wanted
+        ]
+
+    async def item_counts(self, job_id: str) -> dict[ItemStatus, int]:
+        await self._enter("item_counts", job_id)
+        state = self._states.get(job_id, JobState())
+        return dict(zip(tuple(ItemStatus), state.counts, strict=True))
 
 
 @final

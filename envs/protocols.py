@@ -8,11 +8,14 @@ a service is a defect (a bug or a broken machine), never a user mistake.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 import attrs
 from returns.result import Result
+
+from envs.job_records import ItemRow, JobRecord, JobStatus
+from pure.job_state import ItemStatus
 
 __all__ = [
     "Clock",
@@ -235,7 +238,36 @@ class EventSink(Protocol):
 
 
 class JobStore(Protocol):
-    """Keeps each job's append-only event log."""
+    """Keeps each job's record, its append-only event log and its items' state.
+
+    Appends are durable when they return; items and counts always agree
+    with ``fold`` of the job's events. An event that cannot follow the
+    current state raises ``InvalidTransition`` and is not stored.
+    """
+
+    async def create_job(self, record: JobRecord) -> None:
+        """Record a new job (before any of its events)."""
+        ...
+
+    async def job(self, job_id: str) -> JobRecord | None:
+        """The job's record, or ``None`` when there is no such job."""
+        ...
+
+    async def jobs(self) -> list[JobRecord]:
+        """Every job, newest first."""
+        ...
+
+    async def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        total: int | None = None,
+        add_duration: float = 0.0,
+        input_hash: str | None = None,
+    ) -> None:
+        """Change the job's status, total or input hash; add a run's duration."""
+        ...
 
     async def append(self, job_id: str, event: Any) -> None:
         """Durably record ``event``; returns once it is stored."""
@@ -243,6 +275,20 @@ class JobStore(Protocol):
 
     async def events(self, job_id: str) -> list[Any]:
         """Every event of ``job_id`` in the order appended."""
+        ...
+
+    async def events_since(self, job_id: str, seq: int) -> list[tuple[int, Any]]:
+        """The events after number ``seq`` (numbered from 1), with their numbers."""
+        ...
+
+    async def items(
+        self, job_id: str, *, statuses: Iterable[ItemStatus] | None = None
+    ) -> list[ItemRow]:
+        """The job's items in plan order (only those in ``statuses`` when given)."""
+        ...
+
+    async def item_counts(self, job_id: str) -> dict[ItemStatus, int]:
+        """How many of the job's items are in each status."""
         ...
 
 

@@ -14,20 +14,21 @@ import shlex
 import signal
 import time
 from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO, TypeVar
 
 import attrs
 import trio
 from returns.result import Failure, Result, Success
 
+from effects import Effect
 from envs.console import ConsoleProgress, NullSink
-from envs.git_repository import NotARepositoryError
-from envs.local import local_env
-from envs.mock_store import MemoryJobStore
-from envs.protocols import EventSink
+from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv
+from envs.job_lock import JobLock
+from envs.local import StateLayout, local_env, state_layout
+from envs.protocols import EventSink, JobStore
 from envs.user_repository import committed_file_exists, merge_into_current_branch
+from phases.jobs import new_job_record, run_new_job
 from phases.results import JobResult
-from phases.workflow import run_workflow
 from pure.dependency_analysis import analyze_dependencies
 from pure.step_commands import safe_relative_path
 from pure.work_planning import plan_work
@@ -57,6 +58,10 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+T = TypeVar("T")
+E = TypeVar("E")
 
 
 class UsageError(Exception):
@@ -80,6 +85,11 @@ class RunOptions:
 
 def load_workflow(path: str) -> Workflow:
     """Read and parse a workflow file; :class:`UsageError` listing every problem."""
+    return read_workflow(path)[0]
+
+
+def read_workflow(path: str) -> tuple[Workflow, str]:
+    """The parsed workflow and its text; :class:`UsageError` listing every problem."""
     try:
         with open(path, encoding="utf-8") as file:
             text = file.read()
@@ -91,7 +101,7 @@ def load_workflow(path: str) -> Workflow:
     if isinstance(parsed, Failure):
         raise UsageError(str(parsed.failure()))
     workflow: Workflow = parsed.unwrap()
-    return workflow
+    return workflow, text
 
 
 def validate_command(path: str, out: TextIO) -> int:
@@ -185,7 +195,8 @@ def plan_command(path: str, repo: str, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _summary(result: JobResult, merged: str | None) -> str:
+def summary_text(result: JobResult, merged: str | None = None) -> str:
+    """The plain-text summary ``run`` and ``resume`` print."""
     lines = [
         f"job {result.job_id}: {result.status} — {result.map.successful}/{result.map.total} "
         f"items succeeded, {result.map.failed} failed ({result.duration:.1f} s)",
@@ -201,31 +212,55 @@ def _summary(result: JobResult, merged: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _run_job(options: RunOptions, workflow: Workflow, events: EventSink) -> Result[Any, Any]:
-    env_values, secrets = _resolved_env(workflow, options.profile)
-    max_parallel = _max_parallel(workflow, env_values, options.max_parallel)
-    env = local_env(
-        options.repo,
-        store=MemoryJobStore(),
-        agent_command=options.agent_command or ("claude", "--print"),
-        workflow_env=env_values,
-        secrets=secrets,
-        state_dir=options.state_dir,
+@attrs.frozen
+class Prepared:
+    """A workflow ready to run: parsed, its env resolved for the profile, its parallelism."""
+
+    workflow: Workflow
+    text: str
+    env_values: Mapping[str, str]
+    secrets: tuple[str, ...]
+    max_parallel: int
+
+
+def prepare(path: str, profile: str | None, max_parallel: int | None) -> Prepared:
+    """Load the workflow and resolve what a run needs; :class:`UsageError` on any problem."""
+    workflow, text = read_workflow(path)
+    env_values, secrets = _resolved_env(workflow, profile)
+    return Prepared(
+        workflow, text, env_values, secrets, _max_parallel(workflow, env_values, max_parallel)
+    )
+
+
+def job_env(
+    layout: StateLayout,
+    store: JobStore,
+    prepared: Prepared,
+    agent_command: tuple[str, ...],
+    events: EventSink,
+) -> PhaseEnv:
+    """The production environment of a job in ``layout``'s repository."""
+    return local_env(
+        layout.repository,
+        store=store,
+        agent_command=agent_command,
+        workflow_env=prepared.env_values,
+        secrets=prepared.secrets,
+        worktrees_dir=layout.worktrees,
         events=events,
     )
-    job_id = _job_id(workflow)
-    effect = run_workflow(
-        workflow,
-        job_id=job_id,
-        variables=env_values,
-        max_parallel=max_parallel,
-        keep_failed=options.keep_failed,
-    )
+
+
+class Interrupted(Exception):
+    """The job was stopped by SIGINT or SIGTERM (its worktrees were released)."""
+
+
+async def _run_until_signal(effect: Effect[T, E, PhaseEnv], env: PhaseEnv) -> Result[T, E]:
     interrupted = False
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
 
-            async def watch_signals(job_scope: trio.CancelScope) -> None:
+            async def watch(job_scope: trio.CancelScope) -> None:
                 nonlocal interrupted
                 async for _ in signals:
                     interrupted = True
@@ -233,47 +268,39 @@ async def _run_job(options: RunOptions, workflow: Workflow, events: EventSink) -
                     return
 
             with trio.CancelScope() as job_scope:
-                nursery.start_soon(watch_signals, job_scope)
+                nursery.start_soon(watch, job_scope)
                 result = await effect.run(env)
             nursery.cancel_scope.cancel()
     if interrupted:
-        raise KeyboardInterrupt(job_id)
+        raise Interrupted()
     return result
 
 
-def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
-    """``run WORKFLOW``: run the job, print its summary (or JSON), exit 0, 1 or 2."""
-    workflow = load_workflow(options.workflow_path)
-    try:
-        _check_input(workflow, options.repo)
-    except NotARepositoryError as error:
-        raise UsageError(str(error)) from None
-    events: EventSink = NullSink() if options.json else ConsoleProgress(err)
-    try:
-        result = trio.run(_run_job, options, workflow, events)
-    except KeyboardInterrupt as interrupt:
-        err.write(
-            f"interrupted: job {interrupt.args[0] if interrupt.args else ''} stopped; "
-            "its worktrees were removed\n"
-        )
-        return 130
-    if isinstance(result, Failure):
-        err.write(f"error: {result.failure()}\n")
-        return EXIT_FAILED
-    job: JobResult = result.unwrap()
+def run_effect(effect: Effect[T, E, PhaseEnv], env: PhaseEnv) -> Result[T, E]:
+    """Run a job's effect; Ctrl-C or SIGTERM cancels it (releasing every worktree and
+    recording the job as interrupted) and raises :class:`Interrupted`."""
+    return trio.run(_run_until_signal, effect, env)
+
+
+def resume_hint(job_id: str, repo: str) -> str:
+    return f"python -m phases resume {job_id} --repo {shlex.quote(repo)}"
+
+
+def finish_run(job: JobResult, *, json_output: bool, merge: bool, repo: str, out: TextIO) -> int:
+    """Print the job's summary or JSON, merge into the user's branch if asked; the exit code."""
     merged: str | None = None
-    if options.merge and job.status == "succeeded":
-        outcome = trio.run(merge_into_current_branch, options.repo, job.job_branch)
+    if merge and job.status == "succeeded":
+        outcome = trio.run(merge_into_current_branch, repo, job.job_branch)
         merged = (
             outcome.unwrap() if isinstance(outcome, Success) else f"not merged: {outcome.failure()}"
         )
-    if options.json:
+    if json_output:
         payload = job.to_json()
         if merged is not None:
             payload["merge"] = merged
         out.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
-        out.write(_summary(job, merged))
+        out.write(summary_text(job, merged))
     if job.status == "succeeded":
         return EXIT_OK
     if (
@@ -283,6 +310,57 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
     ):
         return EXIT_USAGE
     return EXIT_FAILED
+
+
+def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
+    """``run WORKFLOW``: run a new job, print its summary (or JSON), exit 0, 1, 2 or 130."""
+    prepared = prepare(options.workflow_path, options.profile, options.max_parallel)
+    _check_input(prepared.workflow, options.repo)
+    layout = state_layout(options.repo, options.state_dir)
+    agent_command = options.agent_command or DEFAULT_AGENT_COMMAND
+    job_id = _job_id(prepared.workflow)
+    record = new_job_record(
+        prepared.workflow,
+        job_id=job_id,
+        workflow_path=os.path.abspath(options.workflow_path),
+        workflow_text=prepared.text,
+        repository=layout.repository,
+        options={
+            "max_parallel": options.max_parallel,
+            "agent_command": list(agent_command),
+            "profile": options.profile,
+            "keep_failed": options.keep_failed,
+        },
+        now=time.time(),
+    )
+    events: EventSink = NullSink() if options.json else ConsoleProgress(err)
+    with layout.open_store() as store, JobLock(layout.locks, job_id):
+        env = job_env(layout, store, prepared, agent_command, events)
+        effect = run_new_job(
+            prepared.workflow,
+            record,
+            variables=prepared.env_values,
+            max_parallel=prepared.max_parallel,
+            keep_failed=options.keep_failed,
+        )
+        try:
+            result = run_effect(effect, env)
+        except Interrupted:
+            err.write(
+                f"interrupted: job {job_id} stopped and its worktrees were removed; "
+                f"resume it with:\n  {resume_hint(job_id, layout.repository)}\n"
+            )
+            return EXIT_INTERRUPTED
+    if isinstance(result, Failure):
+        err.write(f"error: {result.failure()}\n")
+        return EXIT_FAILED
+    return finish_run(
+        result.unwrap(),
+        json_output=options.json,
+        merge=options.merge,
+        repo=options.repo,
+        out=out,
+    )
 
 
 def describe_agent_command(text: str) -> tuple[str, ...]:

@@ -32,8 +32,7 @@ def _parse_document(text: str, origin: str) -> Result[Any, PhaseFailure]:
         return Success(json.loads(text))
     except json.JSONDecodeError as error:
         return Failure(
-            PhaseFailure(
-                "map",
+            PhaseFailure.of_input(
                 f"map.input: {origin} is not valid JSON: {error.msg} "
                 f"at line {error.lineno} column {error.colno}",
             )
@@ -55,7 +54,7 @@ def load_work_items(
         worktree = env.job.job_worktree
         interpolated = try_interpolate(config.input, variables, context="text")
         if isinstance(interpolated, Failure):
-            return Failure(PhaseFailure("map", f"map.input: {interpolated.failure()}"))
+            return Failure(PhaseFailure.of_input(f"map.input: {interpolated.failure()}"))
         text = interpolated.unwrap().strip()
         relative = safe_relative_path(text)
         if isinstance(relative, Success):
@@ -64,8 +63,7 @@ def load_work_items(
                 return _parse_document(content.unwrap().decode(errors="replace"), f"file {text}")
             if _looks_like_path(text):
                 return Failure(
-                    PhaseFailure(
-                        "map",
+                    PhaseFailure.of_input(
                         f"map.input: expected a JSON file or a command, found no file {text!r} "
                         f"in the job worktree ({content.failure()})",
                     )
@@ -98,7 +96,7 @@ def plan_assignments(
     """Select, filter, sort and slice the items of ``document`` into assignments."""
     return Effect.from_result(
         plan_work(document, config).alt(
-            lambda error: PhaseFailure("map", f"planning work items: {error}")
+            lambda error: PhaseFailure.of_input(f"planning work items: {error}")
         )
     )
 

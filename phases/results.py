@@ -134,11 +134,21 @@ class MapResult:
 
 @attrs.frozen
 class PhaseFailure:
-    """A setup, map-input or reduce failure that ends the job."""
+    """A setup, map-input or reduce failure that ends the job.
+
+    ``user_error`` marks a mistake in what the user gave (a missing or
+    invalid input, a changed input on resume): the command line exits 2.
+    """
 
     phase: str
     message: str
     step: StepFailure | None = None
+    user_error: bool = False
+
+    @staticmethod
+    def of_input(message: str) -> PhaseFailure:
+        """A problem with the map input the user gave (exit code 2 on the command line)."""
+        return PhaseFailure("map", message, user_error=True)
 
     def __str__(self) -> str:
         return f"{self.phase} phase failed: {self.message}"

@@ -1,8 +1,16 @@
-"""The whole job: setup, map and reduce composed in the job's own worktree."""
+"""The whole job: setup, map and reduce composed in the job's own worktree, and recorded.
+
+A job's every step is an event in the job store (phase started/finished,
+planned, item started/succeeded/merged/failed), written before the step it
+enables is reported done. :func:`run_workflow` runs a new job from scratch
+or, given the :class:`PriorRun` of a stopped job, resumes it: finished
+phases are not repeated, merged items are not re-run, interrupted items are
+reconciled against git first.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Never
 
 import trio
@@ -14,12 +22,16 @@ from effects.worktree import create_job_worktree, remove_worktree
 from envs.environment import JobContext, MapEnv, PhaseEnv
 from envs.protocols import Worktree, WorktreeError
 from phases.map_phase import load_work_items, plan_assignments, run_map_phase
+from phases.prior_run import PriorRun, input_hash
+from phases.reconcile import reconcile_interrupted
 from phases.reduce import run_reduce_phase
 from phases.results import JobResult, JobStatus, MapResult, PhaseFailure
 from phases.setup import SetupOutcome, run_setup_phase
+from pure.job_events import JobEvent, JobPlanned, PhaseFinished, PhaseStarted
+from pure.work_planning import WorkAssignment
 from pure.workflow import Workflow
 
-__all__ = ["JobError", "run_workflow"]
+__all__ = ["JobError", "record", "run_workflow"]
 
 JobError = WorktreeError | BracketError[WorktreeError]
 
@@ -28,10 +40,90 @@ def _now() -> Effect[float, Never, object]:
     return Effect.from_fn(lambda _env: Success(trio.current_time()))
 
 
+def record(make: Callable[[float], JobEvent]) -> Effect[None, Never, MapEnv]:
+    """Append the event ``make(wall time)`` to the job's log; done once it is stored."""
+
+    async def append(env: MapEnv) -> Success[None]:
+        await env.services.store.append(env.job.job_id, make(env.services.clock.now()))
+        return Success(None)
+
+    return Effect.from_async(append)
+
+
 def _status(map_result: MapResult, failure: PhaseFailure | None) -> JobStatus:
     if failure is not None:
         return "failed"
     return "succeeded" if map_result.failed == 0 else "partial"
+
+
+def _setup(
+    workflow: Workflow, variables: Mapping[str, Any], prior: PriorRun
+) -> Effect[SetupOutcome, PhaseFailure, MapEnv]:
+    """Run setup (recorded), or take a finished setup's outputs from the prior run."""
+    if prior.setup_outputs is not None:
+        return Effect.pure(SetupOutcome({**variables, **prior.setup_outputs}, (), None))
+    captured_names = set(variables)
+
+    def finished(outcome: SetupOutcome) -> Effect[SetupOutcome, Never, MapEnv]:
+        # Only what setup added is stored: the workflow env may hold secrets.
+        outputs = {k: v for k, v in outcome.variables.items() if k not in captured_names}
+        return record(lambda at: PhaseFinished("setup", True, at, outputs)).map(lambda _: outcome)
+
+    def failed(failure: PhaseFailure) -> Effect[Never, PhaseFailure, MapEnv]:
+        return record(lambda at: PhaseFinished("setup", False, at)).and_then(
+            lambda _: Effect.fail(failure)
+        )
+
+    started: Effect[None, Never, MapEnv] = record(lambda at: PhaseStarted("setup", at))
+    return (
+        started.and_then(lambda _: run_setup_phase(workflow.setup, variables))
+        .or_else(failed)
+        .and_then(finished)
+    )
+
+
+def _planned(
+    workflow: Workflow, variables: Mapping[str, Any], prior: PriorRun
+) -> Effect[list[WorkAssignment], PhaseFailure, MapEnv]:
+    """Load and plan the items; record the plan, or check it against the prior run's."""
+
+    def check(document: Any) -> Effect[list[WorkAssignment], PhaseFailure, MapEnv]:
+        digest = input_hash(document)
+        if prior.planned and prior.input_hash not in (None, digest) and not prior.force:
+            return Effect.fail(
+                PhaseFailure.of_input(
+                    "map.input changed since the job started (its content hash differs); "
+                    "resume with --force to run the remaining items on the new input",
+                )
+            )
+        planned: Effect[list[WorkAssignment], PhaseFailure, MapEnv] = plan_assignments(
+            workflow.map, document
+        )
+        return planned.and_then(lambda assignments: remember(assignments, digest))
+
+    def remember(
+        assignments: list[WorkAssignment], digest: str
+    ) -> Effect[list[WorkAssignment], PhaseFailure, MapEnv]:
+        keys = tuple(assignment.item_key for assignment in assignments)
+        if prior.planned:
+            if keys != prior.state.item_keys and not prior.force:
+                return Effect.fail(
+                    PhaseFailure.of_input(
+                        "the work items differ from those the job was planned with; "
+                        "resume with --force to run the remaining items anyway",
+                    )
+                )
+            return Effect.pure(assignments)
+
+        async def store_plan(env: MapEnv) -> Success[list[WorkAssignment]]:
+            store = env.services.store
+            await store.append(env.job.job_id, JobPlanned(keys, env.services.clock.now()))
+            await store.update_job(env.job.job_id, total=len(keys), input_hash=digest)
+            return Success(assignments)
+
+        return Effect.from_async(store_plan)
+
+    return load_work_items(workflow.map, variables).and_then(check)
 
 
 def _run_phases(
@@ -41,6 +133,7 @@ def _run_phases(
     max_parallel: int,
     keep_failed: bool,
     started: float,
+    prior: PriorRun,
 ) -> Effect[JobResult, Never, MapEnv]:
     def result(
         map_result: MapResult,
@@ -65,35 +158,82 @@ def _run_phases(
 
     def after_setup(setup: SetupOutcome) -> Effect[JobResult, Never, MapEnv]:
         phase_vars = setup.variables
-        planned: Effect[Any, PhaseFailure, MapEnv] = emit_event("phase_started", phase="map")
-        items = planned.and_then(lambda _: load_work_items(workflow.map, phase_vars)).and_then(
-            lambda document: plan_assignments(workflow.map, document)
-        )
+        announce: Effect[None, Never, MapEnv] = emit_event("phase_started", phase="map")
 
-        def mapped(assignments: list[Any]) -> Effect[JobResult, Never, MapEnv]:
-            announce: Effect[None, Never, MapEnv] = emit_event(
-                "map_planned", total=len(assignments), max_parallel=max_parallel
+        def mapped(assignments: list[WorkAssignment]) -> Effect[JobResult, PhaseFailure, MapEnv]:
+            return reconcile_interrupted(prior, assignments).and_then(
+                lambda current: run_map(current, assignments)
             )
-            return announce.and_then(
-                lambda _: run_map_phase(
-                    workflow,
-                    assignments,
-                    phase_vars,
-                    max_parallel=max_parallel,
-                    keep_failed=keep_failed,
-                )
-            ).and_then(reduce)
 
-        def reduce(map_result: MapResult) -> Effect[JobResult, Never, MapEnv]:
-            reduced = run_reduce_phase(workflow.reduce, map_result, phase_vars, job.job_worktree)
+        def run_map(
+            current: PriorRun, assignments: list[WorkAssignment]
+        ) -> Effect[JobResult, Never, MapEnv]:
+            to_run = current.to_run(assignments)
+            earlier = current.earlier_results(assignments)
+            planned: Effect[None, Never, MapEnv] = emit_event(
+                "map_planned",
+                total=len(assignments),
+                to_run=len(to_run),
+                max_parallel=max_parallel,
+            )
+            scheduled = (
+                planned.and_then(lambda _: record(lambda at: PhaseStarted("map", at)))
+                .and_then(
+                    lambda _: run_map_phase(
+                        workflow,
+                        to_run,
+                        phase_vars,
+                        max_parallel=max_parallel,
+                        keep_failed=keep_failed,
+                        attempts_so_far=current.attempts(),
+                    )
+                )
+                .map(
+                    lambda ran: MapResult(
+                        tuple(sorted((*earlier, *ran.results), key=lambda r: r.index)),
+                        ran.stop_reason,
+                    )
+                )
+            )
+            return scheduled.and_then(
+                lambda map_result: record(
+                    lambda at: PhaseFinished("map", map_result.stop_reason is None, at)
+                ).and_then(lambda _: reduce(map_result, current))
+            )
+
+        def reduce(map_result: MapResult, current: PriorRun) -> Effect[JobResult, Never, MapEnv]:
+            if map_result.stop_reason is not None:
+                return result(
+                    map_result, setup, failure=PhaseFailure("map", map_result.stop_reason)
+                )
+            if current.phase_done("reduce"):
+                return result(map_result, setup)
+            reduced = (
+                record(lambda at: PhaseStarted("reduce", at))
+                .and_then(
+                    lambda _: run_reduce_phase(
+                        workflow.reduce, map_result, phase_vars, job.job_worktree
+                    )
+                )
+                .or_else(
+                    lambda failure: record(lambda at: PhaseFinished("reduce", False, at)).and_then(
+                        lambda _: Effect.fail(failure)
+                    )
+                )
+                .tap(lambda _: record(lambda at: PhaseFinished("reduce", True, at)))
+            )
             return reduced.and_then(
                 lambda outcome: result(map_result, setup, outcome.records)
             ).or_else(lambda failure: result(map_result, setup, failure=failure))
 
+        items = announce.and_then(lambda _: _planned(workflow, phase_vars, prior))
         return items.and_then(mapped).or_else(lambda failure: result(empty, setup, failure=failure))
 
-    setup: Effect[SetupOutcome, PhaseFailure, MapEnv] = run_setup_phase(workflow.setup, variables)
-    return setup.and_then(after_setup).or_else(lambda failure: result(empty, None, failure=failure))
+    return (
+        _setup(workflow, variables, prior)
+        .and_then(after_setup)
+        .or_else(lambda failure: result(empty, None, failure=failure))
+    )
 
 
 def run_workflow(
@@ -103,24 +243,29 @@ def run_workflow(
     variables: Mapping[str, Any],
     max_parallel: int,
     keep_failed: bool = False,
+    prior: PriorRun | None = None,
 ) -> Effect[JobResult, JobError, PhaseEnv]:
-    """Run a whole job: create its branch and worktree, then setup, map and reduce.
+    """Run a job: create (or reuse) its branch and worktree, then setup, map and reduce.
 
     The job branch ``forkmerge/<job_id>`` starts at the repository's HEAD
     and ends holding the result; the job's worktree is removed on every
     outcome (the branch stays). ``variables`` are the workflow's resolved
-    ``env`` values. Success: a :class:`JobResult` (a phase failure is a
-    result with status ``failed``, failed items give ``partial``). Failure:
-    the job worktree could not be created or removed. Cancellation cancels
-    every agent (each releases its worktree), then removes the job worktree.
+    ``env`` values. The job's record must already be in the store; every
+    step is recorded there. With ``prior`` (a resumed job) finished phases
+    and items are not repeated. Success: a :class:`JobResult` (a phase
+    failure or an error-policy stop is a result with status ``failed``;
+    failed items give ``partial``). Failure: the job worktree could not be
+    created or removed. Cancellation cancels every agent (each releases its
+    worktree), then removes the job worktree.
     """
+    before = prior if prior is not None else PriorRun()
 
     def use(worktree: Worktree) -> Effect[JobResult, Never, PhaseEnv]:
         job = JobContext(job_id, worktree.branch, worktree)
         clock: Effect[float, Never, MapEnv] = _now()
         phases = clock.and_then(
             lambda started: _run_phases(
-                workflow, job, variables, max_parallel, keep_failed, started
+                workflow, job, variables, max_parallel, keep_failed, started, before
             )
         )
         return phases.local(lambda env: MapEnv.for_job(env, job))

@@ -10,28 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from returns.result import Success
 
 from envs.demo_repository import create_repository
 from envs.local import local_env
 from envs.mock_store import MemoryJobStore
 from phases.results import JobResult
-from phases.workflow import run_workflow
 from pure.workflow import Workflow
-from pure.workflow_parsing import parse_workflow
+from tests.phases.helpers import run_new, workflow
 
 
 def git(repo: str, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", repo, *args], check=True, capture_output=True, text=True
     ).stdout
-
-
-def workflow(text: str) -> Workflow:
-    parsed = parse_workflow(text)
-    assert isinstance(parsed, Success), parsed
-    result: Workflow = parsed.unwrap()
-    return result
 
 
 @pytest.fixture
@@ -45,11 +36,7 @@ def repo(tmp_path: Path) -> str:
 
 async def run_job(repo: str, wf: Workflow, *, max_parallel: int, **env: Any) -> JobResult:
     environment = local_env(repo, store=MemoryJobStore(), **env)
-    result = await run_workflow(wf, job_id="job-test", variables={}, max_parallel=max_parallel).run(
-        environment
-    )
-    job: JobResult = result.unwrap()
-    return job
+    return await run_new(environment, wf, job_id="job-test", max_parallel=max_parallel)
 
 
 def leftovers(repo: str) -> tuple[list[str], list[str]]:

@@ -11,22 +11,15 @@ import trio.testing
 from returns.result import Success
 
 from envs.environment import MapEnv, PhaseEnv
+from envs.job_records import JobStatus
 from envs.mock import mock_kit, mock_map_env, mock_phase_env
 from phases.agent import execute_agent
+from phases.jobs import run_new_job
 from phases.map_phase import load_work_items, run_map_phase
-from phases.results import JobResult
-from phases.workflow import run_workflow
+from phases.results import JobResult, MapResult
 from pure.work_planning import WorkAssignment, plan_work_assignments
 from pure.workflow import Workflow
-from pure.workflow_parsing import parse_workflow
-
-
-def workflow(text: str) -> Workflow:
-    parsed = parse_workflow(text)
-    assert isinstance(parsed, Success), parsed
-    parsed_workflow: Workflow = parsed.unwrap()
-    return parsed_workflow
-
+from tests.phases.helpers import planned_job, record_for, run_new, workflow
 
 AGENTS = """
 name: agents
@@ -46,6 +39,13 @@ def assignments(wf: Workflow, count: int) -> list[WorkAssignment]:
     return plan_work_assignments([{"name": f"item{i}"} for i in range(count)], wf.map)
 
 
+async def map_phase(env: MapEnv, wf: Workflow, count: int, max_parallel: int) -> MapResult:
+    planned = assignments(wf, count)
+    await planned_job(env, planned)
+    result = await run_map_phase(wf, planned, {}, max_parallel=max_parallel).run(env)
+    return result.unwrap()
+
+
 async def test_ten_one_second_agents_at_max_parallel_five_take_two_seconds(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
@@ -58,9 +58,8 @@ async def test_ten_one_second_agents_at_max_parallel_five_take_two_seconds(
         effect=kit.writes(lambda spec: spec.argv[-1].split()[-1] + ".txt", "done"),
     )
     start = trio.current_time()
-    result = await run_map_phase(wf, assignments(wf, 10), {}, max_parallel=5).run(env)
+    map_result = await map_phase(env, wf, 10, 5)
     assert trio.current_time() - start == pytest.approx(2.0)
-    map_result = result.unwrap()
     assert [r.status for r in map_result.results] == ["merged"] * 10
     assert kit.executor.peak_running == 5
     job_files = kit.worktrees.branch_files(env.job.job_branch)
@@ -76,7 +75,7 @@ async def test_a_failed_agent_does_not_stop_the_others_and_its_worktree_is_relea
     kit = mock_kit(env)
     kit.executor.on("item3", exit_code=1, stdout="broken", duration=0.5)
     kit.executor.on("work", duration=1.0)
-    map_result = (await run_map_phase(wf, assignments(wf, 6), {}, max_parallel=2).run(env)).unwrap()
+    map_result = await map_phase(env, wf, 6, 2)
     assert [r.status for r in map_result.results] == ["unchanged"] * 3 + ["failed"] + [
         "unchanged"
     ] * 2
@@ -96,7 +95,7 @@ async def test_cancelling_the_map_phase_releases_every_worktree(
     kit = mock_kit(env)
     kit.executor.on("work", duration=100.0)
     with trio.move_on_after(5) as scope:
-        await run_map_phase(wf, assignments(wf, 10), {}, max_parallel=4).run(env)
+        await map_phase(env, wf, 10, 4)
     assert scope.cancelled_caught
     assert kit.worktrees.active_worktrees() == [env.job.job_worktree]
     assert len(kit.executor.runs) == 4
@@ -110,7 +109,7 @@ async def test_agent_timeout_fails_the_item_and_releases_the_worktree(
     env = mock_map_env()
     kit = mock_kit(env)
     kit.executor.on("work", duration=60.0)
-    result = (await execute_agent(assignments(wf, 1)[0], wf, {}).run(env)).unwrap()
+    result = (await execute_agent(assignments(wf, 1)[0], wf, {}).run(env)).unwrap()  # no events
     assert result.status == "failed" and result.failure is not None
     assert result.failure.kind == "timeout"
     assert kit.worktrees.active_worktrees() == [env.job.job_worktree]
@@ -123,7 +122,7 @@ async def test_conflicting_agents_give_one_merge_and_one_conflict(
     env = mock_map_env(files={"shared.txt": b"base\n"})
     kit = mock_kit(env)
     kit.executor.on("work", duration=1.0, effect=kit.writes("shared.txt", lambda s: s.argv[-1]))
-    results = (await run_map_phase(wf, assignments(wf, 2), {}, max_parallel=2).run(env)).unwrap()
+    results = await map_phase(env, wf, 2, 2)
     statuses = sorted(r.status for r in results.results)
     assert statuses == ["failed", "merged"]
     conflict = next(r for r in results.results if r.status == "failed")
@@ -156,7 +155,7 @@ merge:
         kit.worktrees.set_file(worktree, "shared.txt", b"resolved\n")
 
     kit.executor.on("resolve", effect=resolve)
-    results = (await run_map_phase(wf, assignments(wf, 2), {}, max_parallel=2).run(env)).unwrap()
+    results = await map_phase(env, wf, 2, 2)
     assert [r.status for r in results.results] == ["merged", "merged"]
     assert kit.worktrees.branch_files(env.job.job_branch)["shared.txt"] == b"resolved\n"
 
@@ -203,10 +202,7 @@ reduce:
 
 
 async def run_job(env: PhaseEnv, wf: Workflow, **options: Any) -> JobResult:
-    result = await run_workflow(
-        wf, job_id="job-1", variables={"GREETING": "hello"}, max_parallel=3, **options
-    ).run(env)
-    return result.unwrap()
+    return await run_new(env, wf, **options)
 
 
 async def test_run_workflow_end_to_end(autojump_clock: trio.testing.MockClock) -> None:
@@ -263,9 +259,12 @@ async def test_cancelling_the_whole_job_releases_every_worktree(
     kit = mock_kit(env)
     kit.executor.on("generate", stdout="6", effect=kit.writes("items.json", items(6).decode()))
     kit.executor.on("work", duration=100.0)
+    wf = workflow(FULL)
     with trio.move_on_after(10):
-        await run_workflow(workflow(FULL), job_id="job-1", variables={}, max_parallel=3).run(env)
+        await run_new_job(wf, record_for(wf), variables={}, max_parallel=3).run(env)
     assert kit.worktrees.active_worktrees() == []
+    record = await kit.store.job("job-1")
+    assert record is not None and record.status is JobStatus.INTERRUPTED
 
 
 def test_map_env_type() -> None:
