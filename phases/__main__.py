@@ -11,8 +11,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import TextIO
 
 from envs.git_repository import NotARepositoryError
+from envs.job_lock import JobLocked
+from envs.store import StoreError
 from phases.cli import (
     EXIT_USAGE,
     RunOptions,
@@ -21,6 +24,16 @@ from phases.cli import (
     plan_command,
     run_command,
     validate_command,
+)
+from phases.cli_jobs import (
+    ResumeOptions,
+    dlq_list_command,
+    dlq_purge_command,
+    dlq_show_command,
+    events_command,
+    jobs_command,
+    resume_command,
+    status_command,
 )
 from phases.demo import demo_command
 
@@ -60,6 +73,47 @@ def _parser() -> argparse.ArgumentParser:
     with_repo(plan)
 
     commands.add_parser("demo", help="run a demo job on a throwaway repository")
+
+    def job_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        with_repo(sub)
+        sub.add_argument("--state-dir", help="forkmerge's state directory (default: inside .git)")
+        return sub
+
+    jobs = job_command("jobs", "list the jobs of the repository")
+    jobs.add_argument("--json", action="store_true")
+    status = job_command("status", "show one job's progress")
+    status.add_argument("job")
+    status.add_argument("--json", action="store_true")
+    resume = job_command("resume", "continue a stopped job")
+    resume.add_argument("job")
+    resume.add_argument("--force", action="store_true", help="even if workflow or input changed")
+    resume.add_argument("--max-parallel", type=int)
+    resume.add_argument("--json", action="store_true")
+    resume.add_argument("--merge", action="store_true", help="merge the job branch into yours")
+    events = job_command("events", "print a job's events as JSON lines")
+    events.add_argument("job")
+    events.add_argument("--follow", action="store_true", help="wait for new events")
+
+    dlq = commands.add_parser("dlq", help="the dead-letter queue of failed items")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, parser_class=_Parser)
+    for name, help_text in (
+        ("list", "list a job's failed items"),
+        ("show", "show one failed item"),
+        ("retry", "run a job's failed items again"),
+        ("purge", "give up on a job's failed items"),
+    ):
+        sub = dlq_commands.add_parser(name, help=help_text)
+        sub.add_argument("job")
+        with_repo(sub)
+        sub.add_argument("--state-dir")
+        if name == "show":
+            sub.add_argument("item", help="the item's key or index")
+        if name == "list":
+            sub.add_argument("--json", action="store_true")
+        if name == "retry":
+            sub.add_argument("--max-parallel", type=int)
+            sub.add_argument("--json", action="store_true")
     return parser
 
 
@@ -75,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         repo = os.path.abspath(args.repo)
         if args.command == "plan":
             return plan_command(args.workflow, repo, out)
+        if args.command != "run":
+            return _job_commands(args, repo, out, err)
         options = RunOptions(
             workflow_path=args.workflow,
             repo=repo,
@@ -87,9 +143,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             state_dir=args.state_dir,
         )
         return run_command(options, out, err)
-    except (UsageError, NotARepositoryError) as error:
+    except (UsageError, NotARepositoryError, JobLocked, StoreError) as error:
         err.write(f"{error}\n")
         return EXIT_USAGE
+
+
+def _job_commands(args: argparse.Namespace, repo: str, out: TextIO, err: TextIO) -> int:
+    state_dir = args.state_dir
+    if args.command == "jobs":
+        return jobs_command(repo, state_dir, as_json=args.json, out=out)
+    if args.command == "status":
+        return status_command(repo, state_dir, args.job, as_json=args.json, out=out)
+    if args.command == "events":
+        return events_command(repo, state_dir, args.job, follow=args.follow, out=out)
+    if args.command == "resume":
+        options = ResumeOptions(
+            args.job, repo, state_dir, args.force, False, args.max_parallel, args.json, args.merge
+        )
+        return resume_command(options, out, err)
+    if args.dlq_command == "list":
+        return dlq_list_command(repo, state_dir, args.job, as_json=args.json, out=out)
+    if args.dlq_command == "show":
+        return dlq_show_command(repo, state_dir, args.job, args.item, out)
+    if args.dlq_command == "purge":
+        return dlq_purge_command(repo, state_dir, args.job, out)
+    retry = ResumeOptions(
+        args.job, repo, state_dir, retry_failed=True, max_parallel=args.max_parallel, json=args.json
+    )
+    return resume_command(retry, out, err)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ import shlex
 import signal
 import time
 from collections.abc import Mapping
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import attrs
 import trio
 from returns.result import Failure, Result, Success
 
 from effects import Effect
+from effects._cancellation import raise_unwrapped
 from envs.console import ConsoleProgress, NullSink
 from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv
 from envs.job_lock import JobLock
@@ -257,23 +258,27 @@ class Interrupted(Exception):
 
 async def _run_until_signal(effect: Effect[T, E, PhaseEnv], env: PhaseEnv) -> Result[T, E]:
     interrupted = False
-    async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    results: list[Result[T, E]] = []
 
-            async def watch(job_scope: trio.CancelScope) -> None:
-                nonlocal interrupted
-                async for _ in signals:
-                    interrupted = True
-                    job_scope.cancel()
-                    return
+    async def watch(signals: Any, job_scope: trio.CancelScope) -> None:
+        nonlocal interrupted
+        async for _ in signals:
+            interrupted = True
+            job_scope.cancel()
+            return
 
-            with trio.CancelScope() as job_scope:
-                nursery.start_soon(watch, job_scope)
-                result = await effect.run(env)
-            nursery.cancel_scope.cancel()
-    if interrupted:
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                with trio.CancelScope() as job_scope:
+                    nursery.start_soon(watch, signals, job_scope)
+                    results.append(await effect.run(env))
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise_unwrapped(group)  # a defect: raise it as itself
+    if interrupted or not results:
         raise Interrupted()
-    return result
+    return results[0]
 
 
 def run_effect(effect: Effect[T, E, PhaseEnv], env: PhaseEnv) -> Result[T, E]:

@@ -176,8 +176,17 @@ def _run_phases(
                 to_run=len(to_run),
                 max_parallel=max_parallel,
             )
+            # A finished map phase (a dead-letter retry) runs its items without
+            # opening the phase again.
+            map_done = current.phase_done("map")
             scheduled = (
-                planned.and_then(lambda _: record(lambda at: PhaseStarted("map", at)))
+                planned.and_then(
+                    lambda _: (
+                        Effect.pure(None)
+                        if map_done
+                        else record(lambda at: PhaseStarted("map", at))
+                    )
+                )
                 .and_then(
                     lambda _: run_map_phase(
                         workflow,
@@ -195,11 +204,14 @@ def _run_phases(
                     )
                 )
             )
-            return scheduled.and_then(
-                lambda map_result: record(
-                    lambda at: PhaseFinished("map", map_result.stop_reason is None, at)
-                ).and_then(lambda _: reduce(map_result, current))
-            )
+
+            def close_map(map_result: MapResult) -> Effect[None, Never, MapEnv]:
+                if map_done:
+                    return Effect.pure(None)
+                finished = map_result.stop_reason is None
+                return record(lambda at: PhaseFinished("map", finished, at))
+
+            return scheduled.tap(close_map).and_then(lambda map_result: reduce(map_result, current))
 
         def reduce(map_result: MapResult, current: PriorRun) -> Effect[JobResult, Never, MapEnv]:
             if map_result.stop_reason is not None:
