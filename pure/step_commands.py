@@ -11,6 +11,7 @@ import attrs
 import yaml
 from returns.result import Failure, Result, Success
 
+from pure.capture import json_problem
 from pure.interpolation import InterpolationError, try_interpolate
 from pure.masking import mask
 from pure.workflow import ClaudeCommand, ShellCommand, Step, WriteFileCommand, WriteFileFormat
@@ -81,20 +82,45 @@ def safe_relative_path(path: str) -> Result[str, str]:
 
 
 def file_content(content: str, file_format: WriteFileFormat) -> Result[bytes, str]:
-    """The bytes ``write_file`` writes: text as is; json/yaml validated and pretty-printed."""
+    """The bytes ``write_file`` writes: text as is; json/yaml validated and pretty-printed.
+
+    JSON is strict: ``NaN`` and ``Infinity``, which Python would accept, are refused.
+    """
     if file_format == "text":
         return Success(content.encode())
     if file_format == "json":
         try:
-            value: Any = json.loads(content)
+            value: Any = json.loads(content, parse_constant=_not_json)
         except json.JSONDecodeError as error:
             return Failure(f"content is not valid JSON: {error.msg} at line {error.lineno}")
+        except (ValueError, RecursionError) as error:
+            return Failure(f"content is not valid JSON: {json_problem(error)}")
         return Success((json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
     try:
         value = yaml.safe_load(content)
-    except yaml.YAMLError as error:
-        return Failure(f"content is not valid YAML: {str(error).splitlines()[0]}")
-    return Success(yaml.safe_dump(value, sort_keys=False, allow_unicode=True).encode())
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        # ValueError: a date that does not exist, such as 2024-02-30.
+        return Failure(f"content is not valid YAML: {_yaml_problem(error)}")
+    text = yaml.safe_dump(value, sort_keys=False, allow_unicode=True)
+    if "\x85" in text:  # PyYAML writes NEL raw in quoted scalars, where it reads back as a space
+        text = yaml.safe_dump(value, sort_keys=False)
+    return Success(text.encode())
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _yaml_problem(error: Exception) -> str:
+    # Only the problem and its line: PyYAML's full message quotes the content, which may
+    # hold a secret.
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem is not None:
+        context = f"{error.context}: " if error.context else ""
+        mark = error.problem_mark
+        return f"{context}{error.problem}" + (f" at line {mark.line + 1}" if mark else "")
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    return str(error).split("\n")[0] or type(error).__name__
 
 
 def _interpolation_problem(error: InterpolationError, secrets: tuple[str, ...]) -> StepPlanError:
@@ -144,13 +170,17 @@ def _plan_write(
         return Failure(_interpolation_problem(path.failure(), secrets))
     checked = safe_relative_path(path.unwrap())
     if isinstance(checked, Failure):
-        return Failure(StepPlanError(f"write_file: {checked.failure()}"))
+        return Failure(StepPlanError(mask(f"write_file: {checked.failure()}", secrets)))
+    if checked.unwrap() == ".":
+        problem = f"write_file: expected a file path, found {path.unwrap()!r}, the worktree itself"
+        return Failure(StepPlanError(mask(problem, secrets)))
     content = try_interpolate(command.content, variables, context="text")
     if isinstance(content, Failure):
         return Failure(_interpolation_problem(content.failure(), secrets))
     data = file_content(content.unwrap(), command.format)
     if isinstance(data, Failure):
-        return Failure(StepPlanError(f"write_file {checked.unwrap()}: {data.failure()}"))
+        problem = f"write_file {checked.unwrap()}: {data.failure()}"
+        return Failure(StepPlanError(mask(problem, secrets)))
     return Success(
         FileWrite(
             checked.unwrap(),
