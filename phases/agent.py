@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Never
 
 import trio
@@ -23,6 +23,7 @@ from pure.workflow_resolution import agent_timeout, command_timeout
 __all__ = ["agent_variables", "execute_agent"]
 
 AgentError = AgentFailure | StepFailure | WorktreeError | MergeConflict | Timeout
+OnMerged = Callable[[str | None, MergeOutcome], Effect[None, Never, MapEnv]]
 
 
 def agent_variables(assignment: WorkAssignment, variables: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def execute_agent(
     variables: Mapping[str, Any],
     *,
     keep_failed: bool = False,
+    on_merged: OnMerged | None = None,
 ) -> Effect[AgentResult, Never, MapEnv]:
     """Run the agent template for one item in its own worktree and merge its work.
 
@@ -111,7 +113,9 @@ def execute_agent(
     (``agent_timeout_secs`` / ``timeout_config``) cancels the agent, which
     releases its worktree. Never fails: a failed item is an ``AgentResult``
     with status ``failed`` and an :class:`AgentFailure`; defects and
-    cancellation propagate.
+    cancellation propagate. ``on_merged(commit, merge)`` runs right after a
+    successful merge, while the worktree still exists: the scheduler records
+    the merge there, so a crash during the cleanup cannot lose it.
     """
     map_config = workflow.map
     agent_vars = agent_variables(assignment, variables)
@@ -131,11 +135,19 @@ def execute_agent(
             session_vars,
             timeout_of=lambda index, _step: command_timeout(map_config, index),
         )
+
+        def merged_by(
+            outcome: CommandsOutcome, commit: str | None
+        ) -> Effect[tuple[CommandsOutcome, str | None, MergeOutcome], AgentError, MapEnv]:
+            merge = _merge(worktree, workflow.merge, session_vars)
+            if on_merged is not None:
+                hook = on_merged
+                merge = merge.tap(lambda merged: hook(commit, merged))
+            return merge.map(lambda merged: (outcome, commit, merged))
+
         return commands.and_then(
             lambda outcome: _commit(worktree, message).and_then(
-                lambda commit: _merge(worktree, workflow.merge, session_vars).map(
-                    lambda merged: (outcome, commit, merged)
-                )
+                lambda commit: merged_by(outcome, commit)
             )
         )
 

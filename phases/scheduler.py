@@ -16,13 +16,15 @@ from typing import Any, Never
 
 import attrs
 import trio
+from returns.result import Success
 
 from effects import Effect
 from effects._cancellation import raise_unwrapped
 from effects._effect import RawOutcome, from_raw, interpret
 from envs.environment import MapEnv
-from phases.agent import execute_agent
-from phases.results import AgentResult, MapResult
+from envs.protocols import MergeOutcome
+from phases.agent import OnMerged, execute_agent
+from phases.results import AgentResult, AgentStatus, MapResult
 from pure.error_policy import (
     PolicyState,
     Stop,
@@ -95,23 +97,48 @@ class _Run:
         self.finished.set()
         self.finished = trio.Event()
 
+    def _recorder(self, key: str, landed: list[MergeOutcome]) -> OnMerged:
+        """The hook that records an item's merge right after it lands (before cleanup)."""
+
+        def on_merged(commit: str | None, merge: MergeOutcome) -> Effect[None, Never, MapEnv]:
+            async def store(env: MapEnv) -> Success[None]:
+                # Shielded: once the merge is in git, its record must follow it.
+                with trio.CancelScope(shield=True):
+                    commits = () if commit is None else (commit,)
+                    await record_event(env, ItemSucceeded(key, commits, at=self.now()))
+                    # An agent that changed nothing merges trivially: "" marks it.
+                    await record_event(env, ItemMerged(key, merge.commit or "", at=self.now()))
+                landed.append(merge)
+                return Success(None)
+
+            return Effect.from_async(store)
+
+        return on_merged
+
     async def run_item(self, assignment: WorkAssignment) -> AgentResult:
         policy = self.workflow.error_policy
         attempt = self.attempts_so_far.get(assignment.item_key, 0) + 1
+        key = assignment.item_key
         while True:
-            await record_event(self.env, ItemStarted(assignment.item_key, attempt, at=self.now()))
+            await record_event(self.env, ItemStarted(key, attempt, at=self.now()))
+            landed: list[MergeOutcome] = []
             agent = execute_agent(
-                assignment, self.workflow, self.variables, keep_failed=self.keep_failed
+                assignment,
+                self.workflow,
+                self.variables,
+                keep_failed=self.keep_failed,
+                on_merged=self._recorder(key, landed),
             )
             _, outcome = await interpret(agent, self.env)
             result: AgentResult = attrs.evolve(outcome, attempts=attempt)
-            if result.succeeded:
-                commits = () if result.commit is None else (result.commit,)
-                await record_event(self.env, ItemSucceeded(result.item_key, commits, at=self.now()))
-                # An agent that changed nothing is merged trivially: "" marks no merge commit.
-                await record_event(
-                    self.env, ItemMerged(result.item_key, result.merge_commit or "", at=self.now())
-                )
+            if landed:
+                if not result.succeeded:
+                    # Cancelled or timed out after its merge landed: the item is merged.
+                    merge = landed[0]
+                    status: AgentStatus = "merged" if merge.commit is not None else "unchanged"
+                    result = attrs.evolve(
+                        result, status=status, merge_commit=merge.commit, failure=None
+                    )
                 return result
             await record_event(self.env, _failure_event(result, self.now()))
             decision = retry_decision(policy, attempt)
