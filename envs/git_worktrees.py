@@ -174,6 +174,31 @@ class GitWorktreeManager:
                 partial(self._create_agent, job_id, name, parent_branch),
             )
 
+    async def agent_leftovers(self, job_id: str) -> Result[list[Worktree], WorktreeError]:
+        """Agent branches ``forkmerge-agents/<job_id>/*`` and marked agent worktrees of the job."""
+        problem = name_problem("job id", job_id)
+        if problem is not None:
+            return Failure(WorktreeError("agent_leftovers", problem))
+        return await run_git(
+            "agent_leftovers", f"job {job_id}", partial(self._agent_leftovers, job_id)
+        )
+
+    def _agent_leftovers(self, job_id: str) -> list[Worktree]:
+        repo = open_repository(self._location)
+        prefix = agent_branch(job_id, "")
+        names = {
+            branch[len(prefix) :] for branch in repo.branches.local if branch.startswith(prefix)
+        }
+        admin_root = os.path.join(self._location.common_dir, "worktrees")
+        if os.path.isdir(admin_root):
+            for identifier in os.listdir(admin_root):
+                marker = read_marker(os.path.join(admin_root, identifier))
+                if marker is not None and marker.job_id == job_id and marker.name is not None:
+                    names.add(marker.name)
+        job = job_branch(job_id)
+        found = [self.locate_agent_worktree(name, job) for name in sorted(names)]
+        return [located.unwrap() for located in found if isinstance(located, Success)]
+
     def locate_agent_worktree(
         self, name: str, parent_branch: str
     ) -> Result[Worktree, WorktreeError]:

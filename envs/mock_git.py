@@ -137,6 +137,18 @@ class MockWorktreeManager:
         error = await self._begin("create_agent_worktree", name, name, parent_branch)
         return Failure(error) if error else self._create_agent_worktree(name, parent_branch)
 
+    async def agent_leftovers(self, job_id: str) -> Result[list[Worktree], WorktreeError]:
+        self.recorder.record("worktrees", "agent_leftovers", job_id)
+        await trio.lowlevel.checkpoint()
+        prefix = f"{AGENT_BRANCH_PREFIX}{job_id}/"
+        names = sorted(
+            branch[len(prefix) :]
+            for branch in self.repository.branches
+            if branch.startswith(prefix)
+        )
+        parent = f"{JOB_BRANCH_PREFIX}{job_id}"
+        return Success([self.locate_agent_worktree(name, parent).unwrap() for name in names])
+
     def locate_agent_worktree(
         self, name: str, parent_branch: str
     ) -> Result[Worktree, WorktreeError]:

@@ -177,6 +177,19 @@ class MemoryJobStore:
         if isinstance(event, JobPlanned):
             self.records[job_id] = attrs.evolve(record, total=len(event.item_keys))
 
+    async def append_many(self, job_id: str, events: Iterable[Any]) -> None:
+        batch = list(events)
+        await self._enter("append_many", job_id, batch)
+        record = self._known(job_id)
+        state = self._states[job_id]
+        for event in batch:
+            state = apply(state, event)
+        self._states[job_id] = state
+        self.logs[job_id].extend(copy.deepcopy(batch))
+        planned = [event for event in batch if isinstance(event, JobPlanned)]
+        if planned:
+            self.records[job_id] = attrs.evolve(record, total=len(planned[-1].item_keys))
+
     async def events(self, job_id: str) -> list[Any]:
         await self._enter("events", job_id)
         return copy.deepcopy(self.logs.get(job_id, []))

@@ -112,6 +112,14 @@ class WorktreeManager(Protocol):
         """Remove the worktree's directory and git metadata, and (by default) its branch."""
         ...
 
+    async def agent_leftovers(self, job_id: str) -> Result[list[Worktree], WorktreeError]:
+        """The agent worktrees and branches of job ``job_id`` that exist now.
+
+        While no process runs the job these are leftovers of an interrupted
+        run; a resume settles and removes them.
+        """
+        ...
+
     def locate_agent_worktree(
         self, name: str, parent_branch: str
     ) -> Result[Worktree, WorktreeError]:
@@ -271,6 +279,10 @@ class JobStore(Protocol):
 
     async def append(self, job_id: str, event: Any) -> None:
         """Durably record ``event``; returns once it is stored."""
+        ...
+
+    async def append_many(self, job_id: str, events: Iterable[Any]) -> None:
+        """Durably record ``events`` together: all of them or, on a crash, none."""
         ...
 
     async def events(self, job_id: str) -> list[Any]:

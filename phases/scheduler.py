@@ -105,9 +105,15 @@ class _Run:
                 # Shielded: once the merge is in git, its record must follow it.
                 with trio.CancelScope(shield=True):
                     commits = () if commit is None else (commit,)
-                    await record_event(env, ItemSucceeded(key, commits, at=self.now()))
-                    # An agent that changed nothing merges trivially: "" marks it.
-                    await record_event(env, ItemMerged(key, merge.commit or "", at=self.now()))
+                    now = self.now()
+                    # Both or neither; an agent that changed nothing merges trivially ("").
+                    await env.services.store.append_many(
+                        env.job.job_id,
+                        [
+                            ItemSucceeded(key, commits, at=now),
+                            ItemMerged(key, merge.commit or "", at=now),
+                        ],
+                    )
                 landed.append(merge)
                 return Success(None)
 
