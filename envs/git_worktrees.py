@@ -263,7 +263,7 @@ class GitWorktreeManager:
         admin = self._location.admin_dir(identifier)
         if os.path.isdir(admin):
             self._check_recorded_path(repo, identifier, path)
-            old = read_marker(admin)
+            old = self._marker(identifier)
             if old is None or old.branch != branch:
                 raise GitProblem(f"git worktree {identifier} exists and is not forkmerge's")
             if old.pid == os.getpid() and old.created >= _LOADED_AT:
@@ -290,12 +290,37 @@ class GitWorktreeManager:
     ) -> None:
         """Add the worktree (checking its files out) and mark it; undo it all on failure."""
         os.makedirs(self._state_dir, exist_ok=True)
+        # The marker goes next to the worktree first: a process killed during the
+        # (slow) checkout leaves a worktree this manager can still recognise.
+        pending = self._pending_marker_dir(identifier)
+        os.makedirs(pending, exist_ok=True)
+        write_marker(pending, marker)
         try:
             repo.add_worktree(identifier, marker.path, reference)
             write_marker(self._location.admin_dir(identifier), marker)
         except BaseException:
             self._discard_quietly(repo, identifier, marker.path)
             raise
+        self._drop_pending_marker(identifier)
+
+    def _drop_pending_marker(self, identifier: str) -> None:
+        pending = self._pending_marker_dir(identifier)
+        if os.path.lexists(pending):
+            _remove_tree(pending)
+        with contextlib.suppress(OSError):  # the last one out removes the directory
+            os.rmdir(os.path.dirname(pending))
+
+    def _pending_marker_dir(self, identifier: str) -> str:
+        return os.path.join(self._state_dir, ".pending", identifier)
+
+    def _marker(self, identifier: str) -> WorktreeMarker | None:
+        """The worktree's marker: in its admin directory, or still pending beside it."""
+        marker = read_marker(self._location.admin_dir(identifier))
+        if marker is None and not os.path.lexists(
+            os.path.join(self._location.admin_dir(identifier), MARKER_FILE)
+        ):
+            marker = read_marker(self._pending_marker_dir(identifier))
+        return marker
 
     # -- removal ----------------------------------------------------------------------
 
@@ -324,7 +349,7 @@ class GitWorktreeManager:
         repo = open_repository(self._location)
         admin = self._location.admin_dir(worktree.name)
         if os.path.isdir(admin):
-            marker = read_marker(admin)
+            marker = self._marker(worktree.name)
             if (
                 marker is None
                 or marker.branch != worktree.branch
@@ -355,6 +380,7 @@ class GitWorktreeManager:
                 repo.lookup_worktree(identifier).prune(True)
             except (KeyError, OSError, pygit2.GitError):
                 _remove_tree(admin)  # metadata too damaged for libgit2: remove it as prune would
+        self._drop_pending_marker(identifier)
 
     def _discard_quietly(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
         # The original error is the one to report.

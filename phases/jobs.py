@@ -65,7 +65,9 @@ def new_job_record(
 def _final_status(exit_: Exit[JobResult, Any]) -> JobStatus:
     if exit_.kind == "cancelled":
         return JobStatus.INTERRUPTED
-    if exit_.kind == "success" and exit_.value is not None and exit_.value.status == "succeeded":
+    # Every item was processed: the job is complete, its failures wait in the
+    # dead-letter queue (``dlq retry``). A phase failure or a stop is resumable.
+    if exit_.kind == "success" and exit_.value is not None and exit_.value.status != "failed":
         return JobStatus.COMPLETED
     return JobStatus.FAILED
 

@@ -9,6 +9,7 @@ from returns.result import Success
 from envs.git_merger import GitMerger
 from envs.git_worktrees import GitWorktreeManager
 from envs.mock import mock_kit, mock_map_env
+from envs.worktree_layout import MARKER_FILE
 from tests.envs.conftest import GitRepo, ok, write
 
 
@@ -55,3 +56,21 @@ async def test_mock_locate_and_is_merged_mirror_the_real_ones() -> None:
     ok(await kit.merger.merge(agent.branch, job_branch, "merge z"))
     assert await kit.merger.is_merged(agent.branch, job_branch) == Success(True)
     assert await kit.merger.is_merged("forkmerge-agents/x/none", job_branch) == Success(None)
+
+
+async def test_a_worktree_killed_before_its_marker_landed_is_still_recognised(
+    git_repo: GitRepo,
+) -> None:
+    manager = GitWorktreeManager(git_repo.path)
+    job = ok(await manager.create_job_worktree("job3"))
+    agent = ok(await manager.create_agent_worktree("agent-0001-k", job.branch))
+    admin = os.path.join(git_repo.path, ".git", "worktrees", agent.name)
+    # The state a kill during the checkout leaves: the marker still pending beside it.
+    pending = os.path.join(manager.state_dir, ".pending", agent.name)
+    os.makedirs(pending)
+    os.replace(os.path.join(admin, MARKER_FILE), os.path.join(pending, MARKER_FILE))
+    leftovers = ok(await manager.agent_leftovers("job3"))
+    assert [leftover.branch for leftover in leftovers] == [agent.branch]
+    assert ok(await manager.remove_worktree(leftovers[0])) is None
+    assert not os.path.exists(agent.path) and not git_repo.has_branch(agent.branch)
+    assert not os.path.exists(os.path.join(manager.state_dir, ".pending"))
