@@ -86,7 +86,11 @@ class GitMerger:
     async def is_merged(
         self, source_branch: str, target_branch: str
     ) -> Result[bool | None, WorktreeError]:
-        """Whether ``source_branch``'s head is in ``target_branch``; ``None`` if no such source."""
+        """Whether a merge on ``target_branch`` brought in ``source_branch``'s head.
+
+        ``None`` when there is no such source branch. A source branch with no
+        commits of its own (its head is an older target commit) is not merged.
+        """
         return await run_git(
             "is_merged",
             f"checking {source_branch} against {target_branch}",
@@ -98,8 +102,18 @@ class GitMerger:
         if repo.lookup_branch(source_branch) is None:
             return None
         source = branch_head(repo, source_branch)
-        target = branch_head(repo, target_branch)
-        return bool(source == target or repo.descendant_of(target, source))
+        commit = repo[branch_head(repo, target_branch)].peel(pygit2.Commit)
+        # Merged means: a merge commit on the target's first-parent line took the
+        # source head as a later parent. A source without commits of its own is an
+        # ancestor of the target too, but was never merged.
+        while True:
+            if commit.id == source or repo.descendant_of(source, commit.id):
+                return False
+            if source in commit.parent_ids[1:]:
+                return True
+            if not commit.parent_ids:
+                return False
+            commit = commit.parents[0]
 
     def _merge(
         self, source_branch: str, target_branch: str, message: str

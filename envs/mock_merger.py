@@ -75,7 +75,12 @@ class MockMerger:
         if target_branch not in branches:
             return Failure(WorktreeError("is_merged", f"no branch named {target_branch!r}"))
         source, target = branches[source_branch], branches[target_branch]
-        return Success(source in self.repository.ancestors(target) or source == target)
+        commits = self.repository.commits
+        merged = any(
+            source in commits[commit].parents[1:]
+            for commit in self.repository.ancestors(target) | {target}
+        )
+        return Success(merged)
 
     def _merge(
         self, source_branch: str, target_branch: str, message: str

@@ -183,8 +183,9 @@ class Merger(Protocol):
     async def is_merged(
         self, source_branch: str, target_branch: str
     ) -> Result[bool | None, WorktreeError]:
-        """Whether ``source_branch``'s head is already in ``target_branch``'s history;
-        ``None`` when the source branch does not exist."""
+        """Whether a merge on ``target_branch`` brought in ``source_branch``'s head;
+        ``None`` when the source branch does not exist. A source branch with no
+        commits of its own (its head is an older target commit) is not merged."""
         ...
 
 

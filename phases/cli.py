@@ -268,8 +268,8 @@ async def _run_until_signal(effect: Effect[T, E, PhaseEnv], env: PhaseEnv) -> Re
             return
 
     try:
-        async with trio.open_nursery() as nursery:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
                 with trio.CancelScope() as job_scope:
                     nursery.start_soon(watch, signals, job_scope)
                     results.append(await effect.run(env))

@@ -74,3 +74,30 @@ async def test_a_worktree_killed_before_its_marker_landed_is_still_recognised(
     assert ok(await manager.remove_worktree(leftovers[0])) is None
     assert not os.path.exists(agent.path) and not git_repo.has_branch(agent.branch)
     assert not os.path.exists(os.path.join(manager.state_dir, ".pending"))
+
+
+async def test_an_agent_branch_without_commits_of_its_own_is_not_merged(git_repo: GitRepo) -> None:
+    manager = GitWorktreeManager(git_repo.path)
+    merger = GitMerger(git_repo.path)
+    job = ok(await manager.create_job_worktree("job4"))
+    idle = ok(await manager.create_agent_worktree("agent-0001-idle", job.branch))
+    busy = ok(await manager.create_agent_worktree("agent-0002-busy", job.branch))
+    write(os.path.join(busy.path, "b.txt"), "b\n")
+    ok(await manager.commit_changes(busy, "b"))
+    ok(await merger.merge(busy.branch, job.branch, "merge b"))
+    # idle's head is the job branch's old head: an ancestor, yet never merged
+    assert await merger.is_merged(idle.branch, job.branch) == Success(False)
+    assert await merger.is_merged(busy.branch, job.branch) == Success(True)
+
+
+async def test_mock_agent_branch_without_commits_is_not_merged() -> None:
+    env = mock_map_env()
+    kit = mock_kit(env)
+    job_branch = env.job.job_branch
+    idle = ok(await kit.worktrees.create_agent_worktree("agent-0001-idle", job_branch))
+    busy = ok(await kit.worktrees.create_agent_worktree("agent-0002-busy", job_branch))
+    kit.worktrees.set_file(busy, "b.txt", b"b")
+    ok(await kit.worktrees.commit_changes(busy, "b"))
+    ok(await kit.merger.merge(busy.branch, job_branch, "merge b"))
+    assert await kit.merger.is_merged(idle.branch, job_branch) == Success(False)
+    assert await kit.merger.is_merged(busy.branch, job_branch) == Success(True)

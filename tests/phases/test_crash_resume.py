@@ -103,7 +103,8 @@ def check_final_state(repo: str, job_id: str) -> None:
     assert status["status"] == "completed"
     assert (status["done"], status["failed"], status["remaining"]) == (95, 5, 0)
     worktrees = [
-        line for line in git(repo, "worktree", "list", "--porcelain").splitlines()
+        line
+        for line in git(repo, "worktree", "list", "--porcelain").splitlines()
         if line.startswith("worktree ")
     ]
     assert len(worktrees) == 1
@@ -147,7 +148,10 @@ def test_sigint_and_sigterm_stop_cleanly_and_resume(repo: str, sig: int) -> None
         text=True,
         start_new_session=True,
     )
-    time.sleep(1.5)
+    deadline = time.monotonic() + 30
+    while job_id_of(repo) is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the handlers are in place once the job is recorded
+    time.sleep(0.5)
     os.killpg(process.pid, sig)
     _, stderr = process.communicate(timeout=60)
     job_id = job_id_of(repo)
