@@ -4,6 +4,7 @@ Generic: nothing here knows about git or workflows. See docs/effects.md.
 """
 
 from effects._bracket import bracket
+from effects._cleanup import CleanupFailure, CleanupRegistry, with_cleanups
 from effects._effect import Effect
 from effects._errors import BracketError, ContextError, RetryExhausted, Timeout
 from effects._exit import Exit, ExitKind
@@ -13,6 +14,8 @@ from effects._sequence import sequence
 
 __all__ = [
     "BracketError",
+    "CleanupFailure",
+    "CleanupRegistry",
     "ContextError",
     "Effect",
     "Exit",
@@ -27,4 +30,5 @@ __all__ = [
     "par_all_settled",
     "race",
     "sequence",
+    "with_cleanups",
 ]
