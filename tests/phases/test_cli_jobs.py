@@ -3,24 +3,30 @@
 Each agent appends its item's name to a log outside the repository (to count
 how often each item ran) and succeeds only when a marker file for its item
 exists outside the repository, so a test decides which items fail and can
-mend them before a retry.
+mend them before a retry; a ``slow-<name>`` file there makes the item's
+agent hang (to interrupt it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+import trio
 
 from envs.demo_repository import create_repository
 from envs.job_lock import JobLock
 from envs.local import state_layout
 from phases.__main__ import main
+from pure.job_events import ItemSkipped
 
 NAMES = ("a", "b", "c")
 
@@ -31,6 +37,7 @@ map:
   agent_template:
     - shell: >-
         echo ${{item.name}} >> {runs}
+        && {{ test ! -f {markers}/slow-${{item.name}} || sleep 60; }}
         && {{ test -f {markers}/marker-${{item.name}}
         || {{ echo no marker for ${{item.name}}; exit 3; }}; }}
         && printf x > ${{item.name}}.txt
@@ -188,7 +195,8 @@ def test_dead_letter_round_trip_list_show_retry(scene: Scene) -> None:
     listed = scene.cli("dlq", "list", job_id)
     assert listed.code == 0
     [line] = listed.out.splitlines()
-    assert line.startswith("00001-") and "item 1, 1 attempts" in line and "exit code 3" in line
+    # the error summary is bounded (300 characters); this one's long command fills it
+    assert line.startswith("00001-") and "item 1, 1 attempts: step 1 (echo 'b' >> " in line
     [entry] = scene.cli("dlq", "list", job_id, "--json").json()
     assert (entry["index"], entry["attempts"]) == (1, 1)
     assert "marker-'b'" in entry["error"]
@@ -366,3 +374,91 @@ def test_an_unknown_item_is_one_line_and_exit_2(scene: Scene) -> None:
     refused = scene.cli("dlq", "show", job_id, "zz")
     assert refused.code == 2 and one_line(refused.err)
     assert f"job {job_id} has no item 'zz'" in refused.err
+
+
+# --- more of status, dlq show, events --follow, interrupted resume ------------------------------
+
+
+def test_status_of_a_stopped_job_says_how_to_resume_it(stopped: tuple[Scene, str]) -> None:
+    scene, job_id = stopped
+    text = scene.cli("status", job_id).out
+    assert f"job {job_id} (jobs-test): failed" in text
+    assert "1 failed, 0 skipped, 0 running, 1 remaining" in text
+    repo = os.path.normpath(scene.repo)
+    assert f"  resume with: python -m phases resume {job_id} --repo {repo}\n" in text
+    payload = scene.cli("status", job_id, "--json").json()
+    assert payload["phases"] == {"setup": "finished", "map": "failed"}
+
+
+def test_dlq_show_of_an_item_that_never_failed(scene: Scene) -> None:
+    scene.mend(*NAMES)
+    job_id = scene.run()
+    shown = scene.cli("dlq", "show", job_id, "0")
+    assert shown.code == 0
+    assert shown.out.endswith("(index 0): merged, 1 attempts\n  no failure recorded\n")
+
+
+def test_events_follow_prints_new_events_until_the_runner_is_gone(scene: Scene) -> None:
+    scene.mend("a", "c")
+    job_id = scene.run()
+    before = scene.cli("events", job_id).out.splitlines()
+    layout = state_layout(scene.repo)
+    lock = JobLock(layout.locks, job_id)
+    lock.acquire()
+    key = json.loads(before[2])["item_keys"][1]  # job-planned: b is the failed item
+
+    def runner() -> None:
+        # A process running the job appends an event, then stops.
+        time.sleep(0.1)
+        with layout.open_store() as store:
+            trio.run(store.append, job_id, ItemSkipped(key, "given up", time.time()))
+        time.sleep(0.1)
+        lock.release()
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    try:
+        followed = scene.cli("events", job_id, "--follow")
+    finally:
+        thread.join()
+    lines = followed.out.splitlines()
+    assert followed.code == 0 and lines[: len(before)] == before
+    [new] = [json.loads(line) for line in lines[len(before) :]]
+    assert new["seq"] == len(before) + 1 and new["kind"] == "item-skipped"
+    assert new["item_key"] == key and new["reason"] == "given up"
+
+
+def test_an_interrupted_resume_says_how_to_resume_and_the_job_resumes(
+    stopped: tuple[Scene, str],
+) -> None:
+    scene, job_id = stopped
+    (scene.tmp / "markers" / "slow-c").touch()
+
+    def interrupt() -> None:
+        # Ctrl-C once c's agent has started (the job is then inside trio, handling SIGINT).
+        deadline = time.monotonic() + 20
+        while scene.runs()["c"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=interrupt)
+    thread.start()
+    try:
+        interrupted = scene.cli("resume", job_id)
+    finally:
+        thread.join()
+    assert interrupted.code == 130
+    assert interrupted.err.endswith(
+        f"interrupted: job {job_id} stopped again; resume it with:\n"
+        f"  python -m phases resume {job_id} --repo {os.path.normpath(scene.repo)}\n"
+    )
+    status = scene.cli("status", job_id, "--json").json()
+    assert status["status"] == "interrupted" and status["runner_pid"] is None
+    assert scene.leftovers() == ([], [])  # the agent's worktree and branch were removed
+
+    (scene.tmp / "markers" / "slow-c").unlink()
+    resumed = scene.cli("resume", job_id)
+    assert resumed.code == 1  # b is still in the dead-letter queue
+    assert scene.runs() == {"a": 1, "b": 1, "c": 2}
+    assert scene.branch_file(job_id, "c.txt") == "x"
+    assert scene.leftovers() == ([], [])
