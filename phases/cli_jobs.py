@@ -159,7 +159,10 @@ def resume_command(options: ResumeOptions, out: TextIO, err: TextIO) -> int:
     with layout.open_store() as store:
         record = trio.run(_record, store, options.job_id)
         saved = record.options
-        max_parallel = options.max_parallel or saved.get("max_parallel")
+        # `is None`, not `or`: an explicit --max-parallel 0 is refused, not ignored.
+        max_parallel = (
+            options.max_parallel if options.max_parallel is not None else saved.get("max_parallel")
+        )
         prepared = prepare(record.workflow_path, saved.get("profile"), max_parallel)
         agent_command = tuple(saved.get("agent_command") or DEFAULT_AGENT_COMMAND)
         events: EventSink = NullSink() if options.json else ConsoleProgress(err)
@@ -274,6 +277,8 @@ def dlq_purge_command(repo: str, state_dir: str | None, job_id: str, out: TextIO
         await store.append_many(job_id, [ItemSkipped(row.item_key, reason, now) for row in rows])
         return len(rows)
 
+    # An unknown job (whose id may hold a "/") is refused before its lock file is made.
+    _with_store(layout, lambda store: _record(store, job_id))
     with JobLock(layout.locks, job_id):
         count = _with_store(layout, purge)
     out.write(f"purged {count} items from the dead-letter queue of job {job_id}\n")
