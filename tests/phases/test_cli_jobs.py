@@ -462,3 +462,23 @@ def test_an_interrupted_resume_says_how_to_resume_and_the_job_resumes(
     assert scene.runs() == {"a": 1, "b": 1, "c": 2}
     assert scene.branch_file(job_id, "c.txt") == "x"
     assert scene.leftovers() == ([], [])
+
+
+@pytest.mark.parametrize("command", [("resume",), ("dlq", "retry")])
+def test_max_parallel_of_a_resume_is_checked_and_applied(
+    stopped: tuple[Scene, str], command: tuple[str, ...]
+) -> None:
+    scene, job_id = stopped
+    refused = scene.cli(*command, job_id, "--max-parallel", "0")
+    assert refused.code == 2 and one_line(refused.err)
+    assert "--max-parallel must be at least 1, found 0" in refused.err
+    assert scene.runs()["c"] == 0
+    resumed = scene.cli(*command, job_id, "--max-parallel", "3")
+    assert resumed.code == 1 and "at most 3 at once" in resumed.err
+
+
+def test_a_purge_of_an_unknown_job_leaves_no_lock_behind(scene: Scene) -> None:
+    refused = scene.cli("dlq", "purge", "x/y/z")
+    assert refused.code == 2 and one_line(refused.err)
+    locks = Path(state_layout(scene.repo).locks)
+    assert not locks.exists() or list(locks.iterdir()) == []
