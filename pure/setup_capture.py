@@ -6,10 +6,10 @@ import json
 import re
 from typing import Any
 
-from jsonpath_ng.ext.parser import parse as parse_json_path
 from returns.result import Failure, Result, Success
 
 from pure.capture import json_problem
+from pure.work_planning import PlanningError, json_path_values
 from pure.workflow import SetupCapture
 
 __all__ = ["extract_setup_capture"]
@@ -52,7 +52,10 @@ def _extract(capture: SetupCapture, text: str) -> Result[Any, str]:
             document = json.loads(text)
         except (ValueError, RecursionError) as error:
             return Failure(f"output is not JSON ({json_problem(error)}), so json_path cannot apply")
-        matches = [found.value for found in parse_json_path(capture.json_path).find(document)]
+        try:
+            matches = json_path_values(document, capture.json_path, key="json_path")
+        except PlanningError as error:
+            return Failure(str(error))
         if not matches:
             return Failure(f"json_path {capture.json_path!r} selects nothing")
         return Success(matches[0] if len(matches) == 1 else matches)

@@ -258,13 +258,23 @@ def _select(document: Any, json_path: str | None) -> list[Any]:
                 "set map.json_path to select the items (for example '$.items[*]')",
             )
         return list(document)
-    compiled = _compiled_json_path(json_path)
+    return json_path_values(document, json_path)
+
+
+def json_path_values(document: Any, json_path: str, *, key: str = "map.json_path") -> list[Any]:
+    """The values ``json_path`` (jsonpath-ng's extended syntax) selects in ``document``.
+
+    Parsed paths are cached. Raises :class:`PlanningError` (naming ``key``)
+    when the path is invalid or cannot apply to the document.
+    """
+    try:
+        compiled = _compiled_json_path(json_path)
+    except Exception as error:  # jsonpath-ng raises several unrelated types
+        raise PlanningError(key, f"expected a JSONPath like '$.items[*]': {error}") from None
     try:
         return [match.value for match in compiled.find(document)]
     except Exception as error:  # jsonpath-ng fails on some documents (TypeError)
-        raise PlanningError(
-            "map.json_path", f"could not apply {json_path!r} to the input: {error}"
-        ) from None
+        raise PlanningError(key, f"could not apply {json_path!r} to the input: {error}") from None
 
 
 def _distinct(items: list[Any], path: FieldPath) -> list[Any]:
