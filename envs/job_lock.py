@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
 import attrs
@@ -42,6 +45,9 @@ def _not_a_zombie(pid: int) -> bool:
         return True
 
 
+_GUARD_WAIT = 2.0  # seconds to wait for another process's read-decide-write of the lock
+
+
 class JobLocked(Exception):
     """Another live process runs the job."""
 
@@ -76,10 +82,11 @@ def lock_holder(lock_dir: str, job_id: str) -> LockHolder | None:
 class JobLock:
     """The lock of one job, held by this process between ``acquire`` and ``release``.
 
-    Acquiring creates ``<lock_dir>/<job_id>.lock`` exclusively; if it exists
-    and its holder is alive, :class:`JobLocked` is raised; if the holder is
-    dead (killed, crashed, rebooted), the lock is taken over. Use it as a
-    context manager.
+    Acquiring writes ``<lock_dir>/<job_id>.lock`` (pid, host, time); if the
+    file names a live holder, :class:`JobLocked` is raised; a dead holder's
+    lock (killed, crashed, rebooted) is taken over. The decision is made
+    under an exclusive ``flock`` of ``<job_id>.lock.guard``, so two
+    processes never both take it. Use it as a context manager.
     """
 
     def __init__(self, lock_dir: str, job_id: str) -> None:
@@ -89,38 +96,51 @@ class JobLock:
 
     def acquire(self) -> None:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        holder_me = LockHolder(os.getpid(), socket.gethostname(), time.time())
-        me = attrs.asdict(holder_me)
-        for _ in range(3):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                holder = _read(self.path)
-                if holder is not None and holder.alive():
-                    raise JobLocked(self.job_id, holder) from None
-                # A dead holder's lock: take it over by replacing it atomically.
-                temporary = f"{self.path}.{os.getpid()}"
-                with open(temporary, "w", encoding="utf-8") as file:
-                    json.dump(me, file)
-                os.replace(temporary, self.path)
-                if _read(self.path) == holder_me:
-                    self._held = True
-                    return
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(me, file)
+        with self._guard():
+            holder = _read(self.path) if os.path.lexists(self.path) else None
+            if holder is not None and holder.alive():
+                raise JobLocked(self.job_id, holder)
+            # Free, or a dead holder's lock (killed, crashed, rebooted): take it.
+            me = LockHolder(os.getpid(), socket.gethostname(), time.time())
+            temporary = f"{self.path}.{os.getpid()}.tmp"
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump(attrs.asdict(me), file)
+            os.replace(temporary, self.path)
             self._held = True
-            return
-        holder = _read(self.path)
-        raise JobLocked(self.job_id, holder or LockHolder(0, "unknown", time.time()))
 
     def release(self) -> None:
         if not self._held:
             return
-        holder = _read(self.path)
-        if holder is not None and holder.pid == os.getpid():
-            os.unlink(self.path)
+        with self._guard():
+            holder = _read(self.path)
+            if holder is not None and holder.pid == os.getpid():
+                os.unlink(self.path)
         self._held = False
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Serialize the read-decide-write of the lock file across processes.
+
+        An exclusive ``flock`` on a companion file, held for microseconds;
+        without it two processes could both find a dead holder and both
+        take the lock over.
+        """
+        fd = os.open(f"{self.path}.guard", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            deadline = time.monotonic() + _GUARD_WAIT
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        holder = _read(self.path)
+                        unknown = LockHolder(0, "another process", time.time())
+                        raise JobLocked(self.job_id, holder or unknown) from None
+                    time.sleep(0.005)
+            yield
+        finally:
+            os.close(fd)  # closing drops the flock
 
     def __enter__(self) -> JobLock:
         self.acquire()
