@@ -67,16 +67,19 @@ def format_size(size: int) -> str:
 
 
 def format_age(seconds: float) -> str:
-    """An age for people, in its two largest units: ``45s``, ``3h 5m``, ``2w 1d``."""
+    """An age for people, in its largest unit and the next one: ``45s``, ``3h 5m``, ``2w 1d``."""
     left = int(seconds)
-    parts: list[str] = []
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            parts.append(f"{left // size}{unit}")
-            left %= size
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
+    units = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    for index, (unit, size) in enumerate(units):
+        if left >= size or unit == "s":
+            text = f"{left // size}{unit}"
+            if unit != "s":
+                next_unit, next_size = units[index + 1]
+                remainder = left % size // next_size
+                if remainder:
+                    text += f" {remainder}{next_unit}"
+            return text
+    raise AssertionError("unreachable: the last unit always matches")
 
 
 def _known(layout: StateLayout) -> tuple[dict[str, KnownJob], list[str]]:

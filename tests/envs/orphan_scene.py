@@ -32,6 +32,7 @@ import pytest
 from returns.result import Success
 
 from envs.demo_repository import create_repository
+from envs.git_merger import GitMerger
 from envs.git_worktrees import GitWorktreeManager
 from envs.job_lock import JobLock
 from envs.job_records import JobRecord, JobStatus
@@ -183,3 +184,21 @@ def _interrupted_checkout(repo: str, layout: StateLayout, job: str, name: str) -
     with open(os.path.join(path, "src", "partial.py"), "w", encoding="utf-8") as file:
         file.write("x" * 10000)
     return Worktree(identifier, path, branch, "")
+
+
+async def merged_agent(scene: Scene, label: str = "crashed/a") -> str:
+    """Commit in the agent worktree ``label`` and merge it into the job branch, as a run
+    that died right after the merge (before recording it) leaves it; the merge commit."""
+    manager = GitWorktreeManager(scene.repo, state_dir=scene.layout.worktrees)
+    worktree = scene.worktrees[label]
+    assert isinstance(
+        await manager.write_file(worktree, f"{worktree.name}.txt", b"done\n", create_dirs=False),
+        Success,
+    )
+    assert isinstance(await manager.commit_changes(worktree, f"agent {label}"), Success)
+    job = job_branch(label.split("/")[0])
+    merged = await GitMerger(scene.repo).merge(worktree.branch, job, f"merge {label}")
+    assert isinstance(merged, Success)
+    commit = merged.unwrap().commit
+    assert commit is not None
+    return str(commit)

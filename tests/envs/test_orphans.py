@@ -8,13 +8,12 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
-from returns.result import Success
 
 from envs.disk_usage import disk_usage
-from envs.git_merger import GitMerger
 from envs.git_worktrees import GitWorktreeManager
 from envs.job_lock import JobLock
 from envs.job_records import JobStatus
@@ -38,6 +37,7 @@ from tests.envs.orphan_scene import (
     build_scene,
     init_repository,
     isolate_git,
+    merged_agent,
     ok,
     record,
 )
@@ -229,6 +229,99 @@ async def test_markers_that_disagree_with_git_are_left_alone_with_a_note(scene: 
     assert "forkmerge-agents/crashed/a" in scene.branches()
 
 
+@pytest.mark.parametrize(
+    ("change", "note"),
+    [
+        ({"job_id": "../up"}, "invalid job id or agent name"),
+        ({"name": "b.."}, "invalid job id or agent name"),
+        ({"name": "q"}, "its marker describes worktree fm-crashed-q-"),
+        ({"branch": "forkmerge-agents/crashed/zz"}, "names branch forkmerge-agents/crashed/zz"),
+        ({"path": "/tmp/fm-crashed-b"}, "names the path /tmp/fm-crashed-b, not a directory"),
+    ],
+)
+async def test_a_marker_that_does_not_describe_its_worktree_makes_it_not_ours(
+    scene: Scene, change: dict[str, Any], note: str
+) -> None:
+    admin = scene.admin("crashed/b")
+    marker = read_marker(admin)
+    assert marker is not None
+    write_marker(admin, attrs.evolve(marker, **change))
+
+    found = await scan(scene)
+
+    assert "forkmerge-agents/crashed/b" not in by_branch(found)
+    assert [n for n in found.notes if note in n and scene.worktrees["crashed/b"].name in n]
+    await clean(scene, force=True)
+    assert os.path.isdir(scene.worktrees["crashed/b"].path)
+
+
+async def test_a_pending_marker_left_beside_a_finished_worktree_is_one_leftover(
+    scene: Scene,
+) -> None:
+    # Killed after the admin marker was written, before the pending one was dropped.
+    worktree = scene.worktrees["crashed/b"]
+    pending = os.path.join(scene.layout.worktrees, ".pending", worktree.name)
+    os.makedirs(pending)
+    shutil.copy(os.path.join(scene.admin("crashed/b"), MARKER_FILE), pending)
+
+    found = [
+        leftover for leftover in (await scan(scene)).leftovers if leftover.path == worktree.path
+    ]
+    assert len(found) == 1 and not found[0].pending
+
+    await clean(scene, job_id="crashed")
+    assert not os.path.exists(pending) and not scene.exists("crashed/b")
+
+
+async def test_pending_markers_that_are_not_forkmerge_s_are_left_alone(
+    scene: Scene, tmp_path: Path
+) -> None:
+    root = os.path.join(scene.layout.worktrees, ".pending")
+    garbage = os.path.join(root, "fm-garbage-0123456789")
+    os.makedirs(garbage)
+    with open(os.path.join(garbage, MARKER_FILE), "w", encoding="utf-8") as file:
+        file.write("{not json")
+    # A pending marker naming a directory outside the state directory it is in.
+    marker = read_marker(os.path.join(root, scene.worktrees["crashed/p"].name))
+    assert marker is not None
+    outside = str(tmp_path / "outside" / marker.path.rsplit("/", 1)[1])
+    write_marker(
+        os.path.join(root, scene.worktrees["crashed/p"].name), attrs.evolve(marker, path=outside)
+    )
+
+    found = await scan(scene)
+
+    assert "forkmerge-agents/crashed/p" not in {leftover.path for leftover in found.leftovers}
+    assert not any(leftover.pending for leftover in found.leftovers)
+    assert any(f"names {outside}, outside {scene.layout.worktrees}" in n for n in found.notes)
+    assert not any("fm-garbage" in n for n in found.notes)
+    await clean(scene, force=True)
+    assert os.path.isdir(scene.worktrees["crashed/p"].path)
+    assert os.path.isdir(garbage)
+
+
+async def test_a_branch_without_a_reflog_is_as_old_as_its_head_commit(scene: Scene) -> None:
+    os.unlink(
+        os.path.join(scene.repo, ".git", "logs", "refs", "heads", "forkmerge-agents", "stored", "s")
+    )
+    head_time = int(scene.git("log", "-1", "--format=%ct", "forkmerge-agents/stored/s"))
+    assert by_branch(await scan(scene))["forkmerge-agents/stored/s"].created == head_time
+
+
+async def test_branches_shaped_otherwise_in_the_namespace_are_not_listed(scene: Scene) -> None:
+    odd = {"forkmerge-agents/solo", "forkmerge-agents/stored/t/deeper", "forkmerge-agents/-x/y"}
+    for branch in odd:
+        scene.git("branch", branch, "main")
+    known = {
+        job: KnownJob(job, JobStatus.FAILED, f"forkmerge/{job}") for job in ("solo", "stored", "-x")
+    }
+    found = {
+        leftover.branch for leftover in scan_leftovers(scene.repo, scene.layout, known).leftovers
+    }
+    assert not found & odd
+    assert "forkmerge-agents/stored/s" in found
+
+
 async def test_worktrees_of_another_state_directory_see_their_own_lock(
     scene: Scene, tmp_path: Path
 ) -> None:
@@ -398,22 +491,6 @@ async def test_a_branch_checked_out_meanwhile_is_left_alone(scene: Scene, tmp_pa
 # -- an agent's merge that the job store has not recorded --------------------------------------
 
 
-async def merged_agent(scene: Scene) -> str:
-    """Commit in crashed/a and merge it into the job branch, as a run that died right after
-    the merge (before recording it) would leave it; the merge commit."""
-    manager = GitWorktreeManager(scene.repo, state_dir=scene.layout.worktrees)
-    worktree = scene.worktrees["crashed/a"]
-    assert isinstance(
-        await manager.write_file(worktree, "result.txt", b"done\n", create_dirs=False), Success
-    )
-    assert isinstance(await manager.commit_changes(worktree, "agent a"), Success)
-    merged = await GitMerger(scene.repo).merge(worktree.branch, "forkmerge/crashed", "merge a")
-    assert isinstance(merged, Success)
-    commit = merged.unwrap().commit
-    assert commit is not None
-    return str(commit)
-
-
 async def test_a_merge_the_store_has_not_recorded_keeps_the_agent_branch(scene: Scene) -> None:
     merge = await merged_agent(scene)
     found = by_branch(await scan(scene))
@@ -433,6 +510,17 @@ async def test_a_merge_the_store_has_not_recorded_keeps_the_agent_branch(scene: 
     forced = await clean(scene, job_id="crashed", force=True)
     assert outcomes(forced) == {"forkmerge-agents/crashed/a": "removed"}
     assert "forkmerge-agents/crashed/a" not in scene.branches()
+
+
+async def test_an_earlier_merge_is_found_below_later_ones(scene: Scene) -> None:
+    first = await merged_agent(scene)
+    later = await merged_agent(scene, "crashed/b")
+    found = by_branch(await scan(scene))
+    assert found["forkmerge-agents/crashed/a"].unrecorded_merge == first
+    assert found["forkmerge-agents/crashed/b"].unrecorded_merge == later
+    scene.git("update-ref", "-d", "refs/heads/forkmerge/crashed")  # no job branch: no merge
+    found = by_branch(await scan(scene))
+    assert found["forkmerge-agents/crashed/a"].unrecorded_merge is None
 
 
 async def test_a_recorded_merge_lets_the_agent_branch_go(scene: Scene) -> None:
