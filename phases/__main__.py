@@ -17,6 +17,7 @@ from envs.git_repository import NotARepositoryError
 from envs.job_lock import JobLocked
 from envs.store import StoreError
 from phases.cli import (
+    EXIT_OK,
     EXIT_USAGE,
     RunOptions,
     UsageError,
@@ -146,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, NotARepositoryError, JobLocked, StoreError) as error:
         err.write(f"{error}\n")
         return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (``forkmerge jobs | head``): nothing more to say.
+        sys.stdout = None  # no flush error at exit
+        return EXIT_OK
 
 
 def _job_commands(args: argparse.Namespace, repo: str, out: TextIO, err: TextIO) -> int:

@@ -31,6 +31,7 @@ from envs.user_repository import committed_file_exists, merge_into_current_branc
 from phases.jobs import new_job_record, run_new_job
 from phases.results import JobResult
 from pure.dependency_analysis import analyze_dependencies
+from pure.interpolation import interpolate
 from pure.step_commands import safe_relative_path
 from pure.work_planning import plan_work
 from pure.workflow import Workflow
@@ -122,7 +123,11 @@ def _resolved_env(
     env = effective_env(workflow, profile)
     if isinstance(env, Failure):
         raise UsageError(str(env.failure()))
-    values = env_text(env.unwrap())
+    # ``value: "${GITHUB_TOKEN}"`` takes the variable from forkmerge's own environment.
+    values = {
+        name: interpolate(text, os.environ, context="text")
+        for name, text in env_text(env.unwrap()).items()
+    }
     hidden = secret_names(workflow)
     secrets = {*secret_values(workflow), *(values[name] for name in hidden if name in values)}
     return values, tuple(sorted(secrets))
@@ -294,8 +299,12 @@ def resume_hint(job_id: str, repo: str) -> str:
 def finish_run(job: JobResult, *, json_output: bool, merge: bool, repo: str, out: TextIO) -> int:
     """Print the job's summary or JSON, merge into the user's branch if asked; the exit code."""
     merged: str | None = None
-    if merge and job.status == "succeeded":
+    merge_refused = False
+    if merge and job.status != "succeeded":
+        merged = f"not merged: the job is {job.status}; merge {job.job_branch} by hand if wanted"
+    elif merge:
         outcome = trio.run(merge_into_current_branch, repo, job.job_branch)
+        merge_refused = isinstance(outcome, Failure)
         merged = (
             outcome.unwrap() if isinstance(outcome, Success) else f"not merged: {outcome.failure()}"
         )
@@ -307,7 +316,7 @@ def finish_run(job: JobResult, *, json_output: bool, merge: bool, repo: str, out
     else:
         out.write(summary_text(job, merged))
     if job.status == "succeeded":
-        return EXIT_OK
+        return EXIT_FAILED if merge_refused else EXIT_OK
     if (
         job.failure is not None
         and job.failure.phase == "map"

@@ -109,10 +109,12 @@ class MapResult:
 
     results: tuple[AgentResult, ...]
     stop_reason: str | None = None
+    planned: int | None = None
 
     @property
     def total(self) -> int:
-        return len(self.results)
+        """Every planned item, including those a stop left unstarted."""
+        return len(self.results) if self.planned is None else max(self.planned, len(self.results))
 
     @property
     def successful(self) -> int:
@@ -120,7 +122,11 @@ class MapResult:
 
     @property
     def failed(self) -> int:
-        return self.total - self.successful
+        return sum(1 for result in self.results if not result.succeeded)
+
+    @property
+    def not_started(self) -> int:
+        return self.total - len(self.results)
 
     def variables(self) -> Mapping[str, Any]:
         """The ``map`` namespace of the reduce phase: total, successful, failed, results."""

@@ -62,9 +62,14 @@ def _failure_event(result: AgentResult, now: float) -> ItemFailed:
     failure = result.failure
     assert failure is not None, "only failed results have failure events"
     step = failure.step
+    if step is not None:
+        # The reason first, so a cut summary still says what went wrong.
+        summary = f"{step.reason} in step {step.index + 1}: {step.display}"
+    else:
+        summary = failure.message or failure.kind
     return ItemFailed(
         result.item_key,
-        failure.message.splitlines()[0][:300] if failure.message else failure.kind,
+        summary.splitlines()[0][:300],
         at=now,
         failure_kind=failure.kind,
         step=None if step is None else step.display,
@@ -132,7 +137,8 @@ class _Run:
                 assignment,
                 self.workflow,
                 self.variables,
-                keep_failed=self.keep_failed,
+                # A kept worktree would block the next attempt: keep only the last.
+                keep_failed=self.keep_failed and not retry_decision(policy, attempt).retry,
                 on_merged=self._recorder(key, landed),
             )
             _, outcome = await interpret(agent, self.env)
@@ -225,6 +231,8 @@ def schedule_agents(
         except BaseExceptionGroup as group:
             raise_unwrapped(group)
         ordered = tuple(state.results[index] for index in sorted(state.results))
-        return True, MapResult(ordered, stop_reason=state.policy_state.stop_reason)
+        return True, MapResult(
+            ordered, stop_reason=state.policy_state.stop_reason, planned=len(assignments)
+        )
 
     return from_raw(run)

@@ -201,6 +201,7 @@ def _run_phases(
                     lambda ran: MapResult(
                         tuple(sorted((*earlier, *ran.results), key=lambda r: r.index)),
                         ran.stop_reason,
+                        planned=len(assignments),
                     )
                 )
             )
