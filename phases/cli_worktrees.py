@@ -82,6 +82,11 @@ def format_age(seconds: float) -> str:
     raise AssertionError("unreachable: the last unit always matches")
 
 
+def _count(number: int, noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("ch") else "s")
+    return f"{number} {noun if number == 1 else plural}"
+
+
 def _known(layout: StateLayout) -> tuple[dict[str, KnownJob], list[str]]:
     """The jobs of the job store, if there is one (a listing never creates it)."""
     if not os.path.isfile(os.path.join(layout.root, DATABASE_NAME)):
@@ -155,8 +160,8 @@ def worktrees_list_command(repo: str, state_dir: str | None, *, as_json: bool, o
     total = sum(leftover.size_bytes for leftover in worktrees)
     hint = " (python -m phases worktrees clean removes them)" if orphaned else ""
     out.write(
-        f"{len(worktrees)} worktrees ({format_size(total)}), "
-        f"{len(scan.leftovers) - len(worktrees)} agent branches without a worktree; "
+        f"{_count(len(worktrees), 'worktree')} ({format_size(total)}), "
+        f"{_count(len(scan.leftovers) - len(worktrees), 'agent branch')} without a worktree; "
         f"{orphaned} orphaned{hint}\n"
     )
     return EXIT_OK
@@ -195,7 +200,7 @@ def _summary(report: CleanReport) -> str:
         if action.leftover.kind == "worktree" and action.branch_deleted
     )
     counts = (
-        f"{worktrees} worktrees and {branches} branches, "
+        f"{_count(worktrees, 'worktree')} and {_count(branches, 'branch')}, "
         f"{report.count('skipped')} skipped, {report.count('failed')} failed"
     )
     if report.dry_run:

@@ -234,8 +234,8 @@ def test_freed_disk_is_the_listed_size_of_what_was_removed(scene: Scene) -> None
     sizes = {entry["branch"]: entry["size_bytes"] for entry in listing(scene, as_json=True).json()}
     outcome = cleaning(scene, job="vanish")
     assert outcome.lines()[-1] == (
-        f"freed {format_size(sizes['forkmerge-agents/vanish/x'])} removing 1 worktrees and "
-        "1 branches, 0 skipped, 0 failed"
+        f"freed {format_size(sizes['forkmerge-agents/vanish/x'])} removing 1 worktree and "
+        "1 branch, 0 skipped, 0 failed"
     )
 
 
