@@ -179,7 +179,12 @@ def _run_process(
         if isinstance(cwd, Failure):
             return failure(cwd.failure())
         spec = CommandSpec(
-            command.argv, cwd.unwrap(), process_env.unwrap(), timeout, command.display
+            command.argv,
+            cwd.unwrap(),
+            process_env.unwrap(),
+            timeout,
+            command.display,
+            env.config.kill_grace,
         )
         result = await env.services.executor.run(spec)
         stdout, stderr = mask(result.stdout, secrets), mask(result.stderr, secrets)

@@ -41,7 +41,9 @@ class RunConfig:
     ``process_env`` is the environment every process starts from (the
     caller's, in production); ``workflow_env`` is the workflow's ``env``
     after the chosen profile, added on top and visible to interpolation;
-    ``secrets`` are the values masked in every output, event and error.
+    ``secrets`` are the values masked in every output, event and error;
+    ``kill_grace`` is how long a stopped command may take to exit before
+    it is killed (``None``: the executor's default).
     """
 
     agent_command: tuple[str, ...] = DEFAULT_AGENT_COMMAND
@@ -49,6 +51,7 @@ class RunConfig:
     workflow_env: Mapping[str, str] = attrs.field(factory=dict)
     secrets: tuple[str, ...] = ()
     shell: tuple[str, ...] = ("sh", "-c")
+    kill_grace: float | None = None
 
 
 @attrs.frozen

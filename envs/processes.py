@@ -152,10 +152,10 @@ class TrioProcessExecutor:
                 try:
                     with limit:
                         await process.wait()
-                    await self._stop_group(process)
+                    await self._stop_group(process, spec)
                 except BaseException:
                     with trio.CancelScope(shield=True):
-                        await self._stop_group(process)
+                        await self._stop_group(process, spec)
                     raise
                 # The group is gone: what is still in the pipes is read below without
                 # waiting, so an escaped writer holding a pipe open cannot block us.
@@ -166,7 +166,7 @@ class TrioProcessExecutor:
             _read_what_is_left(pipe, buffer)
         return limit.cancelled_caught
 
-    async def _stop_group(self, process: trio.Process) -> None:
+    async def _stop_group(self, process: trio.Process, spec: CommandSpec) -> None:
         """Stop every process of the command's group (SIGTERM, grace, SIGKILL) and reap it."""
         pgid = process.pid  # a new session's id is its leader's pid
         if process.returncode is not None and not await _group_is_alive(pgid):
@@ -174,7 +174,8 @@ class TrioProcessExecutor:
         _signal_group(pgid, signal.SIGTERM)
         _signal_group(pgid, signal.SIGCONT)
         emptied = False
-        with trio.move_on_after(self._kill_grace):
+        grace = self._kill_grace if spec.kill_grace is None else spec.kill_grace
+        with trio.move_on_after(grace):
             await process.wait()
             await _wait_until_empty(pgid)
             emptied = True

@@ -109,14 +109,57 @@ class WorktreeManager(Protocol):
     async def remove_worktree(
         self, worktree: Worktree, *, delete_branch: bool = True
     ) -> Result[None, WorktreeError]:
-        """Remove the worktree's directory and git metadata, and (by default) its branch."""
+        """Remove the worktree's directory and git metadata, and (by default) its branch.
+
+        For a pool slot, ``worktree`` may be the slot in any state it was handed
+        out in (idle, or assigned to an agent): the branch given and the one the
+        slot holds now are both deleted, and an idle slot's ``""`` is no branch.
+        """
+        ...
+
+    async def create_pool_worktree(
+        self, job_id: str, slot: int, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """Create pool slot ``slot`` of job ``job_id``: a worktree at ``parent_branch``'s head
+        with HEAD detached, so its ``branch`` is ``""`` while idle.
+
+        ``parent_branch`` must be the job's branch; the slot's name says
+        ``pool-<slot>``. A pool (``envs.pool``) reuses it across agents.
+        """
+        ...
+
+    async def assign_pool_worktree(
+        self, slot_worktree: Worktree, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """Give the slot to agent ``name``: branch ``forkmerge-agents/<job>/<name>`` created at
+        ``parent_branch``'s current head (replacing a leftover of that name) and
+        checked out with only the changed files written, the index and files reset,
+        untracked and ignored files deleted.
+
+        The result has the slot's name and path, the agent branch, and the
+        parent's head as ``base_commit``; the agent uses it like a worktree of
+        :meth:`create_agent_worktree`. Removing the slot deletes that branch too.
+        """
+        ...
+
+    async def release_pool_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        """Take the slot back from its agent: HEAD detached where it is, the agent branch
+        deleted, the files left for the next :meth:`assign_pool_worktree`. Idempotent."""
+        ...
+
+    async def pool_worktree_clean(self, worktree: Worktree) -> Result[bool, WorktreeError]:
+        """Whether the slot has ``worktree.branch`` checked out (detached for ``""``) and its
+        files are exactly that commit's tree: nothing changed, untracked or ignored."""
         ...
 
     async def agent_leftovers(self, job_id: str) -> Result[list[Worktree], WorktreeError]:
-        """The agent worktrees and branches of job ``job_id`` that exist now.
+        """The agent worktrees and branches, and the pool slots, of job ``job_id`` that
+        exist now.
 
         While no process runs the job these are leftovers of an interrupted
-        run; a resume settles and removes them.
+        run; a resume settles and removes them. A slot is reported with the
+        branch of the agent it was assigned to (``""`` when idle), and that
+        branch is not reported again on its own.
         """
         ...
 
@@ -194,7 +237,9 @@ class CommandSpec:
     """One process to run: its argv (never a shell string), directory, environment, limit.
 
     ``display`` is how the command is shown in logs and errors (secrets
-    masked); ``env`` is the whole environment of the process.
+    masked); ``env`` is the whole environment of the process;
+    ``kill_grace`` (seconds between SIGTERM and SIGKILL when the command is
+    stopped) overrides the executor's default.
     """
 
     argv: tuple[str, ...]
@@ -202,6 +247,7 @@ class CommandSpec:
     env: Mapping[str, str]
     timeout: float | None
     display: str
+    kill_grace: float | None = None
 
 
 @attrs.frozen

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Never
 
+import attrs
 import trio
 from returns.result import Success
 
@@ -158,6 +159,11 @@ def execute_agent(
     )
     if agent_limit is not None:
         session = session.timeout(agent_limit)
+    grace = map_config.timeout_config.cleanup_grace_period_secs
+    # A stopped command gets ``cleanup_grace_period_secs`` to exit before it is killed.
+    session = session.local(
+        lambda env: attrs.evolve(env, config=attrs.evolve(env.config, kill_grace=grace))
+    )
 
     def finish(started: float) -> Effect[AgentResult, Never, MapEnv]:
         def succeeded(done: Any) -> Effect[AgentResult, Never, object]:

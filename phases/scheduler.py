@@ -126,6 +126,14 @@ class _Run:
 
         return on_merged
 
+    def _timeout_action(self, result: AgentResult) -> str | None:
+        """``timeout_config.timeout_action`` when the item failed by a time limit."""
+        failure = result.failure
+        timed_out = failure is not None and (
+            failure.kind == "timeout" or (failure.step is not None and failure.step.timed_out)
+        )
+        return self.workflow.map.timeout_config.timeout_action if timed_out else None
+
     async def run_item(self, assignment: WorkAssignment) -> AgentResult:
         policy = self.workflow.error_policy
         attempt = self.attempts_so_far.get(assignment.item_key, 0) + 1
@@ -154,8 +162,15 @@ class _Run:
                 return result
             await record_event(self.env, _failure_event(result, self.now()))
             decision = retry_decision(policy, attempt)
+            action = self._timeout_action(result)
+            if action == "fail":
+                # timeout_action: fail — a timed-out item stops the whole job.
+                reason = f"item {result.index} timed out (timeout_action: fail)"
+                if self.policy_state.stop_reason is None:
+                    self.policy_state = attrs.evolve(self.policy_state, stop_reason=reason)
+                return result
             if not decision.retry:
-                if failed_item_disposition(policy) == "skip":
+                if action == "skip" or failed_item_disposition(policy) == "skip":
                     reason = "on_item_failure: skip"
                     await record_event(
                         self.env, ItemSkipped(result.item_key, reason, at=self.now())
