@@ -36,6 +36,7 @@ from phases.cli_jobs import (
     resume_command,
     status_command,
 )
+from phases.cli_worktrees import worktrees_clean_command, worktrees_list_command
 from phases.demo import demo_command
 
 __all__ = ["main"]
@@ -95,6 +96,29 @@ def _parser() -> argparse.ArgumentParser:
     events = job_command("events", "print a job's events as JSON lines")
     events.add_argument("job")
     events.add_argument("--follow", action="store_true", help="wait for new events")
+
+    worktrees = commands.add_parser("worktrees", help="forkmerge's worktrees and agent branches")
+    worktree_commands = worktrees.add_subparsers(
+        dest="worktrees_command", required=True, parser_class=_Parser
+    )
+    listing = worktree_commands.add_parser(
+        "list", help="every worktree and orphaned agent branch of forkmerge, with its state"
+    )
+    cleaning = worktree_commands.add_parser(
+        "clean", help="remove orphaned worktrees and agent branches"
+    )
+    for sub in (listing, cleaning):
+        with_repo(sub)
+        sub.add_argument("--state-dir", help="forkmerge's state directory (default: inside .git)")
+    listing.add_argument("--json", action="store_true")
+    cleaning.add_argument("--job", help="only this job's")
+    cleaning.add_argument(
+        "--older-than", metavar="AGE", help="only those older than AGE (30m, 2h, 3d, 1w)"
+    )
+    cleaning.add_argument("--dry-run", action="store_true", help="print it all, change nothing")
+    cleaning.add_argument(
+        "--force", action="store_true", help="also active ones (their job is running)"
+    )
 
     dlq = commands.add_parser("dlq", help="the dead-letter queue of failed items")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, parser_class=_Parser)
@@ -166,6 +190,18 @@ def _job_commands(args: argparse.Namespace, repo: str, out: TextIO, err: TextIO)
             args.job, repo, state_dir, args.force, False, args.max_parallel, args.json, args.merge
         )
         return resume_command(options, out, err)
+    if args.command == "worktrees":
+        if args.worktrees_command == "list":
+            return worktrees_list_command(repo, state_dir, as_json=args.json, out=out)
+        return worktrees_clean_command(
+            repo,
+            state_dir,
+            job=args.job,
+            older_than=args.older_than,
+            dry_run=args.dry_run,
+            force=args.force,
+            out=out,
+        )
     if args.dlq_command == "list":
         return dlq_list_command(repo, state_dir, args.job, as_json=args.json, out=out)
     if args.dlq_command == "show":

@@ -219,7 +219,7 @@ def execute_agent(
             index=result.index,
             status=result.status,
             duration=round(result.duration, 3),
-            error=None if result.failure is None else result.failure.message,
+            error=None if result.failure is None else result.failure.summary,
         )
 
     started: Effect[None, Never, MapEnv] = emit_event(

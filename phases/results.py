@@ -8,6 +8,7 @@ from typing import Any, Literal
 import attrs
 
 from effects.commands import StepFailure, StepRecord
+from pure.error_summary import summarize_error
 
 __all__ = [
     "AgentFailure",
@@ -39,6 +40,19 @@ class AgentFailure:
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def summary(self) -> str:
+        """One line for the dead-letter queue and the progress display.
+
+        For a failed step: why it failed, which step, and what its output
+        says (pytest counts, lint codes, a traceback's last line, ...).
+        """
+        step = self.step
+        if step is None:
+            return self.message.splitlines()[0] if self.message else self.kind
+        said = summarize_error(step.output, exit_code=step.exit_code, command=step.display)
+        return f"{step.reason} in step {step.index + 1}: {said}"
 
 
 @attrs.frozen

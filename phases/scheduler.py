@@ -62,14 +62,9 @@ def _failure_event(result: AgentResult, now: float) -> ItemFailed:
     failure = result.failure
     assert failure is not None, "only failed results have failure events"
     step = failure.step
-    if step is not None:
-        # The reason first, so a cut summary still says what went wrong.
-        summary = f"{step.reason} in step {step.index + 1}: {step.display}"
-    else:
-        summary = failure.message or failure.kind
     return ItemFailed(
         result.item_key,
-        summary.splitlines()[0][:300],
+        failure.summary[:300],
         at=now,
         failure_kind=failure.kind,
         step=None if step is None else step.display,

@@ -296,7 +296,7 @@ def synopsis_entries() -> dict[str, str]:
     entries: dict[str, str] = {}
     for entry in re.split(r"\n(?=forkmerge )", synopsis.strip()):
         words = [word for word in entry.split() if word[0] not in "[-"]
-        name = " ".join(words[1:3]) if words[1] == "dlq" else words[1]
+        name = " ".join(words[1:3]) if words[1] in ("dlq", "worktrees") else words[1]
         entries[name] = entry
     return entries
 
