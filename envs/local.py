@@ -40,6 +40,11 @@ class StateLayout:
     def locks(self) -> str:
         return os.path.join(self.root, "locks")
 
+    @property
+    def logs(self) -> str:
+        """Each job's event log: ``<job id>.jsonl``, rotated and compressed when large."""
+        return os.path.join(self.root, "logs")
+
     def open_store(self) -> SqliteJobStore:
         """The repository's job database (created on first use)."""
         return SqliteJobStore.for_repository(self.root, state_dir=self.root)

@@ -6,6 +6,7 @@ missing input) is one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -13,7 +14,7 @@ import secrets as random_tokens
 import shlex
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TextIO, TypeVar
 
 import attrs
@@ -22,8 +23,9 @@ from returns.result import Failure, Result, Success
 
 from effects import Effect
 from effects._cancellation import raise_unwrapped
-from envs.console import ConsoleProgress, NullSink
+from envs.console import ConsoleProgress
 from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv
+from envs.event_log import EventLog, FanoutSink
 from envs.job_lock import JobLock
 from envs.local import StateLayout, local_env, state_layout
 from envs.protocols import EventSink, JobStore
@@ -326,6 +328,16 @@ def finish_run(job: JobResult, *, json_output: bool, merge: bool, repo: str, out
     return EXIT_FAILED
 
 
+@contextlib.contextmanager
+def job_events(
+    layout: StateLayout, job_id: str, *, quiet: bool, err: TextIO
+) -> Iterator[EventSink]:
+    """The job's event sinks: its bounded JSON-lines log, and the progress display
+    unless ``quiet`` (``--json``). The log is closed (flushed) on the way out."""
+    with EventLog(layout.logs, name=job_id) as log:
+        yield log if quiet else FanoutSink(ConsoleProgress(err), log)
+
+
 def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
     """``run WORKFLOW``: run a new job, print its summary (or JSON), exit 0, 1, 2 or 130."""
     prepared = prepare(options.workflow_path, options.profile, options.max_parallel)
@@ -347,8 +359,11 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
         },
         now=time.time(),
     )
-    events: EventSink = NullSink() if options.json else ConsoleProgress(err)
-    with layout.open_store() as store, JobLock(layout.locks, job_id):
+    with (
+        layout.open_store() as store,
+        JobLock(layout.locks, job_id),
+        job_events(layout, job_id, quiet=options.json, err=err) as events,
+    ):
         env = job_env(layout, store, prepared, agent_command, events)
         effect = run_new_job(
             prepared.workflow,

@@ -11,12 +11,10 @@ import attrs
 import trio
 from returns.result import Failure
 
-from envs.console import ConsoleProgress, NullSink
 from envs.environment import DEFAULT_AGENT_COMMAND
 from envs.job_lock import JobLock, lock_holder
 from envs.job_records import JobRecord
 from envs.local import StateLayout, state_layout
-from envs.protocols import EventSink
 from envs.store import SqliteJobStore
 from phases.cli import (
     EXIT_FAILED,
@@ -26,6 +24,7 @@ from phases.cli import (
     UsageError,
     finish_run,
     job_env,
+    job_events,
     prepare,
     resume_hint,
     run_effect,
@@ -165,8 +164,10 @@ def resume_command(options: ResumeOptions, out: TextIO, err: TextIO) -> int:
         )
         prepared = prepare(record.workflow_path, saved.get("profile"), max_parallel)
         agent_command = tuple(saved.get("agent_command") or DEFAULT_AGENT_COMMAND)
-        events: EventSink = NullSink() if options.json else ConsoleProgress(err)
-        with JobLock(layout.locks, options.job_id):
+        with (
+            JobLock(layout.locks, options.job_id),
+            job_events(layout, options.job_id, quiet=options.json, err=err) as events,
+        ):
             env = job_env(layout, store, prepared, agent_command, events)
             effect = resume_job(
                 prepared.workflow,
