@@ -24,6 +24,7 @@ from pure.workflow_resolution import agent_timeout, command_timeout
 __all__ = ["agent_variables", "execute_agent"]
 
 AgentError = AgentFailure | StepFailure | WorktreeError | MergeConflict | Timeout
+MERGE_RESOLUTION_ATTEMPTS = 3
 OnMerged = Callable[[str | None, MergeOutcome], Effect[None, Never, MapEnv]]
 
 
@@ -67,7 +68,9 @@ def _merge(
     ``${merge.source_branch}`` (the agent branch), ``${merge.target_branch}``
     (the job branch) and ``${merge.worktree}``; they are expected to bring
     the job branch into the agent branch and resolve the conflict. Whatever
-    they leave uncommitted is committed, and the merge is tried once more.
+    they leave uncommitted is committed, and the merge is tried again. Other
+    agents keep merging meanwhile, so a resolved branch may conflict anew:
+    the steps get :data:`MERGE_RESOLUTION_ATTEMPTS` chances in all.
     """
     first: Effect[MergeOutcome, AgentError, MapEnv] = merge_to_parent(worktree)
     if merge is None:
@@ -75,8 +78,8 @@ def _merge(
     steps = merge.steps
     timeout = merge.timeout
 
-    def resolve(error: AgentError) -> Effect[MergeOutcome, AgentError, MapEnv]:
-        if not isinstance(error, MergeConflict):
+    def resolve(error: AgentError, attempt: int) -> Effect[MergeOutcome, AgentError, MapEnv]:
+        if not isinstance(error, MergeConflict) or attempt > MERGE_RESOLUTION_ATTEMPTS:
             return Effect.fail(error)
         merge_vars = {
             **variables,
@@ -91,11 +94,12 @@ def _merge(
         )
         if timeout is not None:
             run_steps = run_steps.timeout(timeout)
-        return run_steps.and_then(
+        retried: Effect[MergeOutcome, AgentError, MapEnv] = run_steps.and_then(
             lambda _: commit_changes(worktree, "forkmerge: resolve merge")
         ).and_then(lambda _: merge_to_parent(worktree))
+        return retried.or_else(lambda again: resolve(again, attempt + 1))
 
-    return first.or_else(resolve)
+    return first.or_else(lambda error: resolve(error, 1))
 
 
 def execute_agent(

@@ -269,3 +269,18 @@ async def test_cancelling_the_whole_job_releases_every_worktree(
 
 def test_map_env_type() -> None:
     assert isinstance(mock_map_env(), MapEnv)
+
+
+async def test_merge_block_that_cannot_resolve_is_tried_three_times(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    wf = workflow(AGENTS + "\nmerge:\n  - shell: 'resolve ${merge.source_branch}'\n")
+    env = mock_map_env(files={"shared.txt": b"base\n"})
+    kit = mock_kit(env)
+    kit.executor.on("work", duration=1.0, effect=kit.writes("shared.txt", lambda s: s.argv[-1]))
+    kit.executor.on("resolve")  # changes nothing: the conflict stays
+    results = await map_phase(env, wf, 2, 2)
+    failed = [r for r in results.results if r.status == "failed"]
+    assert len(failed) == 1 and failed[0].failure is not None
+    assert failed[0].failure.kind == "merge_conflict"
+    assert sum(1 for run in kit.executor.runs if "resolve" in run.spec.argv[-1]) == 3
