@@ -196,7 +196,8 @@ def test_dead_letter_round_trip_list_show_retry(scene: Scene) -> None:
     assert listed.code == 0
     [line] = listed.out.splitlines()
     # the error summary is bounded (300 characters) and says the reason first
-    assert line.startswith("00001-") and line.endswith("attempts: exit code 3 in step 1: no marker for b")
+    assert line.startswith("00001-")
+    assert line.endswith("attempts: exit code 3 in step 1: no marker for b")
     [entry] = scene.cli("dlq", "list", job_id, "--json").json()
     assert (entry["index"], entry["attempts"]) == (1, 1)
     assert entry["error"] == "exit code 3 in step 1: no marker for b"
