@@ -15,6 +15,7 @@ import pygit2
 import trio
 from returns.result import Failure, Result, Success
 
+from envs.git_pool_slots import GitPoolSlots, leftover_slot, slot_branches
 from envs.git_repository import (
     GitProblem,
     RepositoryLocation,
@@ -119,6 +120,15 @@ class GitWorktreeManager:
         self._location = locate_repository(repo_path)
         self._state_dir = os.path.abspath(state_dir or self._location.default_state_dir)
         self._lock = trio.Lock()
+        self._pool_slots = GitPoolSlots(
+            self._location,
+            self._state_dir,
+            self._lock,
+            add=self._add,
+            discard=self._discard_quietly,
+            marker=self._marker,
+            remove_tree=_remove_tree,
+        )
 
     @property
     def location(self) -> RepositoryLocation:
@@ -186,18 +196,25 @@ class GitWorktreeManager:
     def _agent_leftovers(self, job_id: str) -> list[Worktree]:
         repo = open_repository(self._location)
         prefix = agent_branch(job_id, "")
-        names = {
-            branch[len(prefix) :] for branch in repo.branches.local if branch.startswith(prefix)
-        }
+        branches = {branch for branch in repo.branches.local if branch.startswith(prefix)}
+        names: set[str] = set()
+        slots: list[Worktree] = []
         admin_root = os.path.join(self._location.common_dir, "worktrees")
         if os.path.isdir(admin_root):
-            for identifier in os.listdir(admin_root):
+            for identifier in sorted(os.listdir(admin_root)):
+                slot = leftover_slot(identifier, admin_root, job_id)
+                if slot is not None:
+                    # Removing the slot deletes the agent branch its marker names.
+                    slots.append(slot)
+                    branches.discard(slot.branch)
+                    continue
                 marker = read_marker(os.path.join(admin_root, identifier))
                 if marker is not None and marker.job_id == job_id and marker.name is not None:
                     names.add(marker.name)
+        names.update(branch[len(prefix) :] for branch in branches)
         job = job_branch(job_id)
         found = [self.locate_agent_worktree(name, job) for name in sorted(names)]
-        return [located.unwrap() for located in found if isinstance(located, Success)]
+        return [located.unwrap() for located in found if isinstance(located, Success)] + slots
 
     def locate_agent_worktree(
         self, name: str, parent_branch: str
@@ -322,6 +339,31 @@ class GitWorktreeManager:
             marker = read_marker(self._pending_marker_dir(identifier))
         return marker
 
+    # -- pool slots (the work is in envs.git_pool_slots) ---------------------------------
+
+    async def create_pool_worktree(
+        self, job_id: str, slot: int, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """Create pool slot ``slot`` of the job: a worktree detached at ``parent_branch``'s
+        head, ``branch`` ``""``; see :mod:`envs.git_pool_slots`."""
+        return await self._pool_slots.create(job_id, slot, parent_branch)
+
+    async def assign_pool_worktree(
+        self, slot_worktree: Worktree, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        """Give the slot to agent ``name``: a fresh agent branch at the parent's current
+        head, the files reset to it, untracked and ignored files deleted."""
+        return await self._pool_slots.assign(slot_worktree, name, parent_branch)
+
+    async def release_pool_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        """Detach the slot's HEAD and delete its agent branch; the files stay. Idempotent."""
+        return await self._pool_slots.release(worktree)
+
+    async def pool_worktree_clean(self, worktree: Worktree) -> Result[bool, WorktreeError]:
+        """Whether the slot is exactly its branch head's tree (nothing changed, untracked
+        or ignored)."""
+        return await self._pool_slots.is_clean(worktree)
+
     # -- removal ----------------------------------------------------------------------
 
     async def remove_worktree(
@@ -344,15 +386,22 @@ class GitWorktreeManager:
             )
 
     def _remove(self, worktree: Worktree, delete_branch: bool) -> None:
-        if delete_branch and not owns_branch(worktree.branch):
+        if delete_branch and worktree.branch and not owns_branch(worktree.branch):
             raise GitProblem(f"branch {worktree.branch} is not forkmerge's; nothing was removed")
         repo = open_repository(self._location)
         admin = self._location.admin_dir(worktree.name)
+        branches = [worktree.branch] if worktree.branch else []
         if os.path.isdir(admin):
             marker = self._marker(worktree.name)
+            # A pool slot's branch changes with each agent: its marker may know a newer one.
+            in_slot = (
+                None if marker is None else slot_branches(worktree.name, marker, worktree.branch)
+            )
+            if in_slot is not None:
+                branches = in_slot
             if (
                 marker is None
-                or marker.branch != worktree.branch
+                or (marker.branch != worktree.branch and in_slot is None)
                 or not _same_path(marker.path, worktree.path)
             ):
                 raise GitProblem(
@@ -366,9 +415,10 @@ class GitWorktreeManager:
             )
         self._discard(repo, worktree.name, worktree.path)
         if delete_branch:
-            reference = repo.lookup_branch(worktree.branch)
-            if reference is not None:
-                reference.delete()
+            for branch in branches:
+                reference = repo.lookup_branch(branch)
+                if reference is not None:
+                    reference.delete()
 
     def _discard(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
         """Delete a worktree's directory and prune its metadata (ownership already checked)."""

@@ -8,6 +8,12 @@ and path rules. A worktree is a mutable dict of files. Tests can make any
 operation fail (:meth:`MockWorktreeManager.fail`) and give operations a
 duration on trio's clock.
 
+Pool slots (``create_pool_worktree`` and friends) are named ``pool-<slot>``
+and live at ``<root>/fm-<job>-pool-<slot>``; idle, their ``branch`` is ``""``.
+Assigning one resets its files to exactly the parent's head, except files a
+test made sticky (:meth:`MockWorktreeManager.stick_file`), which model a file
+git cannot delete and so a slot that is never clean again.
+
 Like the real services, which run git in a worker thread, an operation may
 be cancelled before it starts but, once started (its simulated latency
 included), runs to the end shielded from cancellation.
@@ -15,6 +21,7 @@ included), runs to the end shielded from cancellation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, final
 
@@ -38,6 +45,7 @@ __all__ = ["MockWorktreeManager"]
 
 JOB_BRANCH_PREFIX: Final = "forkmerge/"
 AGENT_BRANCH_PREFIX: Final = "forkmerge-agents/"
+_POOL_NAME: Final = re.compile(r"pool-[0-9]+")
 MOCK_WORKTREE_ROOT: Final = "/mock/worktrees"
 
 WORKTREE_OPERATIONS: Final = (
@@ -49,6 +57,10 @@ WORKTREE_OPERATIONS: Final = (
     "sync_worktree",
     "write_file",
     "read_file",
+    "create_pool_worktree",
+    "assign_pool_worktree",
+    "release_pool_worktree",
+    "pool_worktree_clean",
 )
 
 
@@ -66,6 +78,8 @@ class _WorktreeState:
     files: dict[str, bytes]
     dirs: set[str]
     index_commit: str  # what the worktree's index holds: its last checkout or commit
+    pool_job: str | None = None  # the job of a pool slot; None for other worktrees
+    sticky: dict[str, bytes] = attrs.Factory(dict)  # files no reset removes (stick_file)
 
 
 def _dirs_of(files: Iterable[str]) -> set[str]:
@@ -118,7 +132,9 @@ class MockWorktreeManager:
         """Make ``operation`` fail for the worktree ``name`` (the job id for
         ``create_job_worktree``), or on its ``nth`` call, at most ``times`` times.
 
-        The failing call changes nothing. Example:
+        The failing call changes nothing. ``name`` is the agent name for
+        ``assign_pool_worktree`` and the worktree's name (``pool-<slot>`` for a
+        slot) for the other operations. Example:
         ``manager.fail("remove_worktree", name="agent-0002-b-1234abcd", times=1)``.
         """
         self._failures.add(operation, name=name, nth=nth, times=times, error=error)
@@ -141,13 +157,16 @@ class MockWorktreeManager:
         self.recorder.record("worktrees", "agent_leftovers", job_id)
         await trio.lowlevel.checkpoint()
         prefix = f"{AGENT_BRANCH_PREFIX}{job_id}/"
+        slots = [state.worktree for state in self._states.values() if state.pool_job == job_id]
+        held = {slot.branch for slot in slots}  # removing the slot deletes its agent's branch
         names = sorted(
             branch[len(prefix) :]
             for branch in self.repository.branches
-            if branch.startswith(prefix)
+            if branch.startswith(prefix) and branch not in held
         )
         parent = f"{JOB_BRANCH_PREFIX}{job_id}"
-        return Success([self.locate_agent_worktree(name, parent).unwrap() for name in names])
+        agents = [self.locate_agent_worktree(name, parent).unwrap() for name in names]
+        return Success(agents + slots)
 
     def locate_agent_worktree(
         self, name: str, parent_branch: str
@@ -164,6 +183,27 @@ class MockWorktreeManager:
     ) -> Result[None, WorktreeError]:
         error = await self._begin("remove_worktree", worktree.name, worktree, delete_branch)
         return Failure(error) if error else self._remove_worktree(worktree, delete_branch)
+
+    async def create_pool_worktree(
+        self, job_id: str, slot: int, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        name = f"pool-{slot}"
+        error = await self._begin("create_pool_worktree", name, job_id, slot, parent_branch)
+        return Failure(error) if error else self._create_pool(job_id, slot, parent_branch)
+
+    async def assign_pool_worktree(
+        self, slot_worktree: Worktree, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        error = await self._begin("assign_pool_worktree", name, slot_worktree, name, parent_branch)
+        return Failure(error) if error else self._assign_pool(slot_worktree, name, parent_branch)
+
+    async def release_pool_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        error = await self._begin("release_pool_worktree", worktree.name, worktree)
+        return Failure(error) if error else self._release_pool(worktree)
+
+    async def pool_worktree_clean(self, worktree: Worktree) -> Result[bool, WorktreeError]:
+        error = await self._begin("pool_worktree_clean", worktree.name, worktree)
+        return Failure(error) if error else self._pool_clean(worktree)
 
     async def commit_changes(
         self, worktree: Worktree, message: str
@@ -257,14 +297,94 @@ class MockWorktreeManager:
         self, worktree: Worktree, delete_branch: bool
     ) -> Result[None, WorktreeError]:
         state = self._states.get(worktree.path)
+        branches = [worktree.branch]
         if state is not None and state.worktree == worktree:
             del self._states[worktree.path]
-        branch = worktree.branch
-        checked_out = any(other.worktree.branch == branch for other in self._states.values())
-        forkmerge_branch = branch.startswith((JOB_BRANCH_PREFIX, AGENT_BRANCH_PREFIX))
-        if delete_branch and forkmerge_branch and not checked_out:
+        elif state is not None and (slot_branches := _slot_branches(state, worktree)) is not None:
+            # A slot's branch changes with each agent: either its old or its current one.
+            del self._states[worktree.path]
+            branches = slot_branches
+        for branch in branches:
+            checked_out = any(other.worktree.branch == branch for other in self._states.values())
+            forkmerge_branch = branch.startswith((JOB_BRANCH_PREFIX, AGENT_BRANCH_PREFIX))
+            if delete_branch and forkmerge_branch and not checked_out:
+                self.repository.branches.pop(branch, None)
+        return Success(None)
+
+    def _create_pool(
+        self, job_id: str, slot: int, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        operation = "create_pool_worktree"
+        if not valid_name(job_id) or slot < 0:
+            return _error(operation, f"no pool slot {slot} of job {job_id!r}")
+        if parent_branch != JOB_BRANCH_PREFIX + job_id:
+            return _error(operation, f"{parent_branch!r} is not the branch of job {job_id}")
+        if parent_branch not in self.repository.branches:
+            return _error(operation, f"no branch named {parent_branch!r}")
+        name = f"pool-{slot}"
+        path = f"{self.root}/fm-{job_id}-{name}"
+        if path in self._states:
+            return _error(operation, f"pool worktree {name!r} already exists at {path}")
+        head = self.repository.branches[parent_branch]
+        files = dict(self.repository.files_at(head))
+        worktree = Worktree(name, path, "", head)
+        self._states[path] = _WorktreeState(worktree, files, _dirs_of(files), head, job_id)
+        return Success(worktree)
+
+    def _assign_pool(
+        self, slot: Worktree, name: str, parent_branch: str
+    ) -> Result[Worktree, WorktreeError]:
+        operation = "assign_pool_worktree"
+        state = self._pool_state(slot)
+        if state is None or state.pool_job is None:
+            return _error(operation, f"{slot.path} is not a pool worktree")
+        if not valid_name(name) or _POOL_NAME.fullmatch(name):
+            return _error(operation, f"agent name {name!r} is not a safe agent name")
+        if parent_branch != JOB_BRANCH_PREFIX + state.pool_job:
+            return _error(operation, f"{parent_branch!r} is not the branch of job {state.pool_job}")
+        if parent_branch not in self.repository.branches:
+            return _error(operation, f"no branch named {parent_branch!r}")
+        branch = f"{AGENT_BRANCH_PREFIX}{state.pool_job}/{name}"
+        if any(other.worktree.branch == branch for other in self._states.values()):
+            return _error(operation, f"branch {branch} is checked out in another worktree")
+        head = self.repository.branches[parent_branch]
+        previous = state.worktree.branch
+        self.repository.branches[branch] = head
+        if previous and previous != branch:
+            self.repository.branches.pop(previous, None)
+        # Like reset --hard then clean -fdx: exactly the head's files, but the sticky ones.
+        files = {**self.repository.files_at(head), **state.sticky}
+        state.files, state.dirs, state.index_commit = files, _dirs_of(files), head
+        state.worktree = Worktree(slot.name, slot.path, branch, head)
+        return Success(state.worktree)
+
+    def _release_pool(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        state = self._pool_state(worktree)
+        branches = None if state is None else _slot_branches(state, worktree)
+        if state is None or branches is None:
+            return _error("release_pool_worktree", f"{worktree.path} is not a pool worktree")
+        current = state.worktree.branch
+        commit = self.repository.branches.get(current, state.index_commit)
+        state.worktree = Worktree(worktree.name, worktree.path, "", commit)
+        for branch in branches:
             self.repository.branches.pop(branch, None)
         return Success(None)
+
+    def _pool_clean(self, worktree: Worktree) -> Result[bool, WorktreeError]:
+        state = self._pool_state(worktree)
+        if state is None or state.pool_job is None:
+            return _error("pool_worktree_clean", f"{worktree.path} is not a pool worktree")
+        if worktree.branch != state.worktree.branch:
+            return Success(False)
+        head = self.repository.branches.get(worktree.branch, state.worktree.base_commit)
+        exact = state.files == dict(self.repository.files_at(head))
+        return Success(exact and state.index_commit == head)
+
+    def _pool_state(self, worktree: Worktree) -> _WorktreeState | None:
+        state = self._states.get(worktree.path)
+        if state is None or state.pool_job is None or state.worktree.name != worktree.name:
+            return None
+        return state
 
     def _commit_changes(
         self, worktree: Worktree, message: str
@@ -366,6 +486,16 @@ class MockWorktreeManager:
             raise ValueError(problem)
         _store(state, relative_path, _as_bytes(content))
 
+    def stick_file(
+        self, worktree_or_path: Worktree | str, relative_path: str, content: bytes | str
+    ) -> None:
+        """Write a file no reset of a pool slot removes (as a root-owned file would resist
+        git): the slot is never clean again."""
+        self.set_file(worktree_or_path, relative_path, content)
+        path = normalize_relative_path(relative_path)
+        assert path is not None  # set_file refused it otherwise
+        self._lookup(worktree_or_path).sticky[path] = _as_bytes(content)
+
     def delete_file(self, worktree_or_path: Worktree | str, relative_path: str) -> None:
         """Delete a file of the worktree (``KeyError`` when there is none)."""
         state = self._lookup(worktree_or_path)
@@ -400,6 +530,17 @@ class MockWorktreeManager:
             active = sorted(self._states)
             raise KeyError(f"no active mock worktree at {path!r}; active: {active}")
         return self._states[path]
+
+
+def _slot_branches(state: _WorktreeState, worktree: Worktree) -> list[str] | None:
+    """The agent branches ``worktree`` (a pool slot, maybe in an older state) may delete;
+    ``None`` when ``state`` is no slot of that name or the branch is not its job's."""
+    if state.pool_job is None or state.worktree.name != worktree.name:
+        return None
+    prefix = f"{AGENT_BRANCH_PREFIX}{state.pool_job}/"
+    if worktree.branch and not worktree.branch.startswith(prefix):
+        return None
+    return sorted({worktree.branch, state.worktree.branch} - {""})
 
 
 def _error(operation: str, message: str) -> Failure[WorktreeError]:
