@@ -160,6 +160,24 @@ def test_json_path_that_selects_nothing() -> None:
     )
 
 
+def test_an_invalid_json_path_is_a_failure() -> None:
+    # The parser refuses such a path; a SetupCapture built in code is checked here too.
+    assert extract_setup_capture(capture(json_path="$["), "{}", "") == Failure(
+        "json_path: expected a JSONPath like '$.items[*]': Parse error near the end of string!"
+    )
+
+
+def test_a_json_path_that_cannot_apply_to_the_document_is_a_failure() -> None:
+    mixed = '{"a": [{"x": 1}, {"x": "s"}]}'
+    assert extract_setup_capture(capture(json_path="$.a[/x]"), mixed, "") == Failure(
+        "json_path: could not apply '$.a[/x]' to the input: "
+        "'<' not supported between instances of 'str' and 'int'"
+    )
+    assert extract_setup_capture(capture(json_path="$.a[/x]", default="-"), mixed, "") == Success(
+        "-"
+    )
+
+
 @pytest.mark.parametrize(
     ("fields", "stdout"),
     [
