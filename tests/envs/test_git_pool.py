@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import time
 from pathlib import Path
@@ -427,3 +428,48 @@ async def test_print_assign_and_create_times_on_two_thousand_files(
         f"assign+check+release {pooled * 1000:.0f} ms, ratio {unpooled / pooled:.1f}x"
     )
     ok(await manager.remove_worktree(slot))
+
+
+# -- damaged slots --------------------------------------------------------------------------
+
+
+async def test_a_slot_whose_directory_vanished_fails_to_assign_and_is_removable(
+    git_repo: GitRepo,
+) -> None:
+    manager, _, _job = await setup(git_repo)
+    slot = ok(await manager.create_pool_worktree("job1", 0, JOB))
+    shutil.rmtree(slot.path)
+
+    error = error_of(await manager.assign_pool_worktree(slot, "agent-1", JOB))
+
+    assert "does not exist" in error.message
+    ok(await manager.remove_worktree(slot))
+    assert agent_branches(git_repo) == []
+    assert len(git_repo.worktree_paths()) == 2
+
+
+async def test_a_leftover_directory_at_a_slot_path_is_replaced(git_repo: GitRepo) -> None:
+    manager, _, _job = await setup(git_repo)
+    path = os.path.join(manager.state_dir, worktree_id("job1", "pool-0"))
+    write(os.path.join(path, "junk.txt"), "left over\n")
+
+    slot = ok(await manager.create_pool_worktree("job1", 0, JOB))
+
+    assert slot.path == path
+    assert not os.path.exists(os.path.join(path, "junk.txt"))
+    assert ok(await manager.pool_worktree_clean(slot)) is True
+
+
+async def test_a_failed_creation_leaves_no_branch_nor_worktree(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the state directory should be\n")
+    manager = GitWorktreeManager(git_repo.path, state_dir=str(blocked))
+    git_repo.git("branch", JOB)  # the job branch, without a worktree of its own
+
+    error = error_of(await manager.create_pool_worktree("job1", 0, JOB))
+
+    assert error.operation == "create_pool_worktree"
+    assert agent_branches(git_repo) == []
+    assert git_repo.worktree_paths() == [git_repo.path]

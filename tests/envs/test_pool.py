@@ -662,3 +662,18 @@ def test_no_sequence_of_acquire_release_failure_and_cancel_leaks_a_worktree(
         job_cancelled_at,
         clock=trio.testing.MockClock(autojump_threshold=0),
     )
+
+
+async def test_a_cancelled_acquisition_whose_slot_cannot_be_released_discards_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    k = kit({"assign_pool_worktree": 1.0, "pool_worktree_clean": 1.0})
+    pool = pool_of(k, 1)
+    k.worktrees.fail("release_pool_worktree", times=1)
+    with trio.move_on_after(1.5):
+        await pool.acquire("agent-1")
+        pytest.fail("a cancelled acquire returned")
+    assert leaked(k) == []
+    assert agent_branches(k) == []
+    assert (pool.metrics.discarded, pool.metrics.slots) == (1, 0)
+    assert ok(await pool.acquire("agent-2")).name == "pool-1"
