@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import attrs
+import trio
+from returns.result import Result, Success
+
 from effects._bracket import bracket
 from effects._effect import Effect
 from effects._errors import BracketError
@@ -22,6 +26,7 @@ __all__ = [
     "remove_worktree",
     "sync_worktree",
     "worktree_session",
+    "WorktreeTimes",
 ]
 
 T = TypeVar("T")
@@ -79,22 +84,66 @@ def head_commit(worktree: Worktree) -> Effect[str, WorktreeError, ServiceEnv]:
     return call_service(lambda env: env.services.worktrees.head_commit(worktree))
 
 
+@attrs.define
+class WorktreeTimes:
+    """How long an agent's worktree took to acquire and to release (trio's clock)."""
+
+    acquire_seconds: float = 0.0
+    release_seconds: float = 0.0
+
+
+def _acquire(name: str, times: WorktreeTimes) -> Effect[Worktree, WorktreeError, MapEnv]:
+    async def run(env: MapEnv) -> Result[Worktree, WorktreeError]:
+        started = trio.current_time()
+        try:
+            if env.pool is not None:
+                return await env.pool.acquire(name)
+            return await env.services.worktrees.create_agent_worktree(name, env.job.job_branch)
+        finally:
+            times.acquire_seconds = trio.current_time() - started
+
+    return call_map_service(run)
+
+
+def _release(
+    worktree: Worktree, keep: bool, times: WorktreeTimes
+) -> Effect[None, WorktreeError, MapEnv]:
+    async def run(env: MapEnv) -> Result[None, WorktreeError]:
+        started = trio.current_time()
+        try:
+            if env.pool is not None:
+                return await env.pool.release(worktree, keep=keep)
+            if keep:
+                return Success(None)
+            return await env.services.worktrees.remove_worktree(worktree)
+        finally:
+            times.release_seconds = trio.current_time() - started
+
+    return call_map_service(run)
+
+
 def worktree_session(
     name: str,
     use: Callable[[Worktree], Effect[T, E, MapEnv]],
     *,
     keep: Callable[[Exit[Any, Any]], bool] = lambda _exit: False,
+    times: WorktreeTimes | None = None,
 ) -> Effect[T, E | WorktreeError | BracketError[WorktreeError], MapEnv]:
-    """Run ``use`` in a fresh agent worktree ``name`` that is removed afterwards.
+    """Run ``use`` in a worktree of agent ``name`` that is given back afterwards.
 
-    A ``bracket``: the worktree is removed exactly once on success, failure,
-    defect and cancellation (shielded, so removal completes while the caller
-    is being cancelled), unless ``keep(exit)`` says to keep it (debugging
-    failed agents). A failed creation is the result and nothing is removed;
-    a failed removal gives ``BracketError`` carrying the outcome of ``use``.
+    The worktree comes from the environment's pool (reset to a fresh agent
+    branch at the job branch's head) or, without a pool, is created for the
+    agent and removed after it. A ``bracket``: the worktree is given back
+    exactly once on success, failure, defect and cancellation (shielded, so
+    it completes while the caller is being cancelled); ``keep(exit)`` keeps
+    it as it is, for debugging a failed agent. A failed acquisition is the
+    result and nothing is given back; a failed release gives ``BracketError``
+    carrying the outcome of ``use``. ``times`` receives how long acquiring
+    and releasing took.
     """
+    spent = times if times is not None else WorktreeTimes()
 
-    def release(worktree: Worktree, exit_: Exit[T, E]) -> Effect[None, WorktreeError, ServiceEnv]:
-        return Effect.pure(None) if keep(exit_) else remove_worktree(worktree)
+    def release(worktree: Worktree, exit_: Exit[T, E]) -> Effect[None, WorktreeError, MapEnv]:
+        return _release(worktree, keep(exit_), spent)
 
-    return bracket(create_worktree(name), use, release)
+    return bracket(_acquire(name, spent), use, release)

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import attrs
 
+from envs.pool import WorktreePool
 from envs.protocols import (
     Clock,
     CommandExecutor,
@@ -83,12 +84,17 @@ class PhaseEnv:
 
 @attrs.frozen
 class MapEnv:
-    """The environment of the map phase: a phase environment plus the job it works for."""
+    """The environment of the map phase: a phase environment plus the job it works for.
+
+    ``pool`` lends the agents their worktrees when set (the default for jobs);
+    without it each agent creates and removes its own worktree.
+    """
 
     services: Services
     config: RunConfig
     job: JobContext
+    pool: WorktreePool | None = None
 
     @staticmethod
-    def for_job(env: PhaseEnv, job: JobContext) -> MapEnv:
-        return MapEnv(env.services, env.config, job)
+    def for_job(env: PhaseEnv, job: JobContext, pool: WorktreePool | None = None) -> MapEnv:
+        return MapEnv(env.services, env.config, job, pool)

@@ -13,7 +13,7 @@ from effects import BracketError, Effect, Timeout
 from effects._service import emit_event
 from effects.commands import CommandsOutcome, StepFailure, execute_commands
 from effects.merge import merge_to_parent
-from effects.worktree import commit_changes, worktree_session
+from effects.worktree import WorktreeTimes, commit_changes, worktree_session
 from envs.environment import MapEnv
 from envs.protocols import MergeConflict, MergeOutcome, Worktree, WorktreeError
 from phases.results import AgentFailure, AgentResult
@@ -102,7 +102,7 @@ def _merge(
     return first.or_else(lambda error: resolve(error, 1))
 
 
-def execute_agent(
+def _agent(
     assignment: WorkAssignment,
     workflow: Workflow,
     variables: Mapping[str, Any],
@@ -110,18 +110,7 @@ def execute_agent(
     keep_failed: bool = False,
     on_merged: OnMerged | None = None,
 ) -> Effect[AgentResult, Never, MapEnv]:
-    """Run the agent template for one item in its own worktree and merge its work.
-
-    ``bracket(create worktree, run commands -> commit -> merge, remove
-    worktree)``: the worktree and agent branch are removed on every outcome
-    (kept after a failure only with ``keep_failed``). The agent's timeout
-    (``agent_timeout_secs`` / ``timeout_config``) cancels the agent, which
-    releases its worktree. Never fails: a failed item is an ``AgentResult``
-    with status ``failed`` and an :class:`AgentFailure`; defects and
-    cancellation propagate. ``on_merged(commit, merge)`` runs right after a
-    successful merge, while the worktree still exists: the scheduler records
-    the merge there, so a crash during the cleanup cannot lose it.
-    """
+    """The agent effect, built afresh per run (its timings are per run)."""
     map_config = workflow.map
     agent_vars = agent_variables(assignment, variables)
     agent_limit = agent_timeout(map_config)
@@ -156,10 +145,12 @@ def execute_agent(
             )
         )
 
+    times = WorktreeTimes()
     session: Effect[Any, Any, MapEnv] = worktree_session(
         assignment.worktree_name,
         use,
         keep=lambda exit_: keep_failed and exit_.kind == "failure",
+        times=times,
     )
     if agent_limit is not None:
         session = session.timeout(agent_limit)
@@ -184,6 +175,7 @@ def execute_agent(
                     records=outcome.records,
                     started=started,
                     finished=finished,
+                    worktree_seconds=(times.acquire_seconds, times.release_seconds),
                 )
             )
 
@@ -211,6 +203,7 @@ def execute_agent(
                     failure=failure,
                     started=started,
                     finished=finished,
+                    worktree_seconds=(times.acquire_seconds, times.release_seconds),
                 )
             )
 
@@ -230,3 +223,32 @@ def execute_agent(
         "agent_started", item_key=assignment.item_key, index=assignment.index
     )
     return started.and_then(lambda _: _now()).and_then(finish).tap(report)
+
+
+def execute_agent(
+    assignment: WorkAssignment,
+    workflow: Workflow,
+    variables: Mapping[str, Any],
+    *,
+    keep_failed: bool = False,
+    on_merged: OnMerged | None = None,
+) -> Effect[AgentResult, Never, MapEnv]:
+    """Run the agent template for one item in its own worktree and merge its work.
+
+    ``bracket(acquire worktree, run commands -> commit -> merge, release
+    worktree)``: the worktree (from the job's pool, or created for the
+    agent) is given back on every outcome (kept after a failure only with
+    ``keep_failed``). The agent's timeout (``agent_timeout_secs`` /
+    ``timeout_config``) cancels the agent, which releases its worktree.
+    Never fails: a failed item is an ``AgentResult`` with status ``failed``
+    and an :class:`AgentFailure`; defects and cancellation propagate.
+    ``on_merged(commit, merge)`` runs right after a successful merge, while
+    the worktree is still held: the scheduler records the merge there, so a
+    crash during the cleanup cannot lose it. The result records how long the
+    worktree took to acquire and release.
+    """
+    return Effect.defer(
+        lambda: _agent(
+            assignment, workflow, variables, keep_failed=keep_failed, on_merged=on_merged
+        )
+    )

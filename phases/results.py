@@ -8,6 +8,7 @@ from typing import Any, Literal
 import attrs
 
 from effects.commands import StepFailure, StepRecord
+from envs.pool import PoolMetrics
 from pure.error_summary import summarize_error
 
 __all__ = [
@@ -61,8 +62,9 @@ class AgentResult:
 
     ``status``: ``merged`` (its commits are on the job branch), ``unchanged``
     (it succeeded and changed nothing) or ``failed`` (``failure`` says why).
-    Times are on trio's clock: ``started``/``finished`` bound the agent,
-    ``acquired``/``released`` its worktree.
+    Times are on trio's clock: ``started``/``finished`` bound the agent;
+    ``worktree_seconds`` is how long its worktree took to acquire and to
+    release.
     """
 
     index: int
@@ -77,6 +79,7 @@ class AgentResult:
     started: float = 0.0
     finished: float = 0.0
     attempts: int = 1
+    worktree_seconds: tuple[float, float] = (0.0, 0.0)
 
     @property
     def duration(self) -> float:
@@ -186,6 +189,24 @@ class JobResult:
     reduce_records: tuple[StepRecord, ...] = ()
     failure: PhaseFailure | None = None
     duration: float = 0.0
+    pool: PoolMetrics | None = None
+
+    def resources(self) -> dict[str, Any]:
+        """What the job's worktrees cost: pool hits and misses, time spent acquiring and
+        releasing them (in all, and the slowest agent's), and how many existed at once."""
+        acquire = [result.worktree_seconds[0] for result in self.map.results]
+        release = [result.worktree_seconds[1] for result in self.map.results]
+        resources: dict[str, Any] = {
+            "acquire_seconds": round(sum(acquire), 3),
+            "release_seconds": round(sum(release), 3),
+            "max_acquire_seconds": round(max(acquire, default=0.0), 3),
+        }
+        if self.pool is not None:
+            resources["pool"] = {
+                name: round(value, 3) if isinstance(value, float) else value
+                for name, value in attrs.asdict(self.pool).items()
+            }
+        return resources
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` object of the command line."""
@@ -198,5 +219,6 @@ class JobResult:
             "failed": self.map.failed,
             "duration": round(self.duration, 3),
             "error": None if self.failure is None else str(self.failure),
+            "resources": self.resources(),
             "items": [result.summary() for result in self.map.results],
         }

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Never
 
+import attrs
 import trio
-from returns.result import Success
+from returns.result import Failure, Success
 
 from effects import BracketError, Effect, Exit, bracket
 from effects._service import emit_event
 from effects.worktree import create_job_worktree, remove_worktree
 from envs.environment import JobContext, MapEnv, PhaseEnv
+from envs.pool import WorktreePool
 from envs.protocols import Worktree, WorktreeError
 from phases.map_phase import load_work_items, plan_assignments, run_map_phase
 from phases.prior_run import PriorRun, input_hash
@@ -249,6 +251,23 @@ def _run_phases(
     )
 
 
+def _close_pool(pool: WorktreePool, _exit: Exit[Any, Any]) -> Effect[None, Never, PhaseEnv]:
+    """Remove every pooled worktree; a failure is reported (the orphan cleaner retries it),
+    never raised over the job's own result."""
+
+    async def close(env: PhaseEnv) -> Success[None]:
+        closed = await pool.close()
+        if isinstance(closed, Failure):
+            env.services.events.emit({"event": "cleanup_failed", "error": str(closed.failure())})
+        return Success(None)
+
+    return Effect.from_async(close)
+
+
+def _never(error: object) -> Never:  # pragma: no cover - _close_pool never fails
+    raise AssertionError(f"closing the worktree pool failed as a value: {error}")
+
+
 def run_workflow(
     workflow: Workflow,
     *,
@@ -257,6 +276,7 @@ def run_workflow(
     max_parallel: int,
     keep_failed: bool = False,
     prior: PriorRun | None = None,
+    pool: bool = True,
 ) -> Effect[JobResult, JobError, PhaseEnv]:
     """Run a job: create (or reuse) its branch and worktree, then setup, map and reduce.
 
@@ -265,7 +285,10 @@ def run_workflow(
     outcome (the branch stays). ``variables`` are the workflow's resolved
     ``env`` values. The job's record must already be in the store; every
     step is recorded there. With ``prior`` (a resumed job) finished phases
-    and items are not repeated. Success: a :class:`JobResult` (a phase
+    and items are not repeated. Agents borrow their worktrees from a pool of
+    ``max_parallel`` worktrees reused across items (``pool=False``: one
+    worktree per agent, created and removed); the pool is emptied when the
+    job ends, however it ends. Success: a :class:`JobResult` (a phase
     failure or an error-policy stop is a result with status ``failed``;
     failed items give ``partial``). Failure: the job worktree could not be
     created or removed. Cancellation cancels every agent (each releases its
@@ -275,13 +298,23 @@ def run_workflow(
 
     def use(worktree: Worktree) -> Effect[JobResult, Never, PhaseEnv]:
         job = JobContext(job_id, worktree.branch, worktree)
-        clock: Effect[float, Never, MapEnv] = _now()
-        phases = clock.and_then(
-            lambda started: _run_phases(
-                workflow, job, variables, max_parallel, keep_failed, started, before
+
+        def open_pool(env: PhaseEnv) -> WorktreePool:
+            return WorktreePool(
+                env.services.worktrees, job_id, worktree.branch, max_parallel, reuse=pool
             )
-        )
-        return phases.local(lambda env: MapEnv.for_job(env, job))
+
+        def with_pool(worktrees: WorktreePool) -> Effect[JobResult, Never, PhaseEnv]:
+            clock: Effect[float, Never, MapEnv] = _now()
+            phases = clock.and_then(
+                lambda started: _run_phases(
+                    workflow, job, variables, max_parallel, keep_failed, started, before
+                )
+            ).map(lambda result: attrs.evolve(result, pool=worktrees.metrics))
+            return phases.local(lambda env: MapEnv.for_job(env, job, worktrees))
+
+        opened: Effect[WorktreePool, Never, PhaseEnv] = Effect.asks(open_pool)
+        return bracket(opened, with_pool, _close_pool).recover(_never)
 
     def release(worktree: Worktree, _exit: Exit[Any, Any]) -> Effect[None, WorktreeError, PhaseEnv]:
         return remove_worktree(worktree, delete_branch=False)
