@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--merge", action="store_true", help="merge the job branch into yours")
     run.add_argument("--json", action="store_true", help="print the result as one JSON object")
     run.add_argument("--keep-failed", action="store_true", help="keep failed agents' worktrees")
+    run.add_argument(
+        "--no-pool", action="store_true", help="a new worktree per agent instead of reusing them"
+    )
     run.add_argument("--state-dir", help="where worktrees live (default: inside .git)")
 
     validate = commands.add_parser("validate", help="check a workflow file")
@@ -166,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json=args.json,
             keep_failed=args.keep_failed,
             state_dir=args.state_dir,
+            pool=not args.no_pool,
         )
         return run_command(options, out, err)
     except (UsageError, NotARepositoryError, JobLocked, StoreError) as error:

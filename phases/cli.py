@@ -85,6 +85,7 @@ class RunOptions:
     json: bool = False
     keep_failed: bool = False
     state_dir: str | None = None
+    pool: bool = True
 
 
 def load_workflow(path: str) -> Workflow:
@@ -356,6 +357,7 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
             "agent_command": list(agent_command),
             "profile": options.profile,
             "keep_failed": options.keep_failed,
+            "pool": options.pool,
         },
         now=time.time(),
     )
@@ -371,6 +373,7 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
             variables=prepared.env_values,
             max_parallel=prepared.max_parallel,
             keep_failed=options.keep_failed,
+            pool=options.pool,
         )
         try:
             result = run_effect(effect, env)

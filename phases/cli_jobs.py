@@ -178,6 +178,7 @@ def resume_command(options: ResumeOptions, out: TextIO, err: TextIO) -> int:
                 force=options.force,
                 retry_failed=options.retry_failed,
                 keep_failed=bool(saved.get("keep_failed")),
+                pool=bool(saved.get("pool", True)),
             )
             try:
                 result = run_effect(effect, env)

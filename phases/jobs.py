@@ -107,6 +107,7 @@ def run_new_job(
     variables: Mapping[str, Any],
     max_parallel: int,
     keep_failed: bool = False,
+    pool: bool = True,
 ) -> Effect[JobResult, JobError, PhaseEnv]:
     """Store ``record`` and run the job from scratch; its record follows how it ends."""
 
@@ -121,6 +122,7 @@ def run_new_job(
         variables=variables,
         max_parallel=max_parallel,
         keep_failed=keep_failed,
+        pool=pool,
     )
     return created.and_then(lambda _: _tracked(record.job_id, run))
 
@@ -145,6 +147,7 @@ def resume_job(
     force: bool = False,
     retry_failed: bool = False,
     keep_failed: bool = False,
+    pool: bool = True,
 ) -> Effect[JobResult, JobError | ResumeRefused, PhaseEnv]:
     """Continue the job of ``record`` from its events.
 
@@ -186,6 +189,7 @@ def resume_job(
                 max_parallel=max_parallel,
                 keep_failed=keep_failed,
                 prior=before,
+                pool=pool,
             ),
         )
 
