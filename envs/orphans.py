@@ -37,6 +37,7 @@ import attrs
 import pygit2
 
 from envs.disk_usage import disk_usage
+from envs.git_pool_slots import is_pool_slot
 from envs.git_repository import RepositoryLocation, locate_repository, open_repository
 from envs.job_lock import LockHolder, lock_holder
 from envs.job_records import JobStatus
@@ -231,7 +232,11 @@ def _marker_problem(identifier: str, marker: WorktreeMarker, admin: str | None) 
         if marker.name is None
         else agent_branch(marker.job_id, marker.name)
     )
-    if marker.branch != branch:
+    if is_pool_slot(identifier, marker):
+        # A pool slot is idle ("") or lent to one agent of its job at a time.
+        if marker.branch and not marker.branch.startswith(agent_branch(marker.job_id, "")):
+            return f"its marker names branch {marker.branch}, not one of its job's agents"
+    elif marker.branch != branch:
         return f"its marker names branch {marker.branch}, not {branch}"
     if os.path.basename(os.path.normpath(marker.path)) != identifier:
         return f"its marker names the path {marker.path}, not a directory {identifier}"
