@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import attrs
@@ -15,6 +15,7 @@ from envs.protocols import (
     JobStore,
     Merger,
     Worktree,
+    WorktreeError,
     WorktreeManager,
 )
 
@@ -22,10 +23,16 @@ __all__ = ["JobContext", "MapEnv", "PhaseEnv", "RunConfig", "ServiceEnv", "Servi
 
 DEFAULT_AGENT_COMMAND = ("claude", "--print")
 
+WorktreeGuard = Callable[[], Awaitable[WorktreeError | None]]
+
 
 @attrs.frozen
 class Services:
-    """Everything that touches the world, behind its protocol."""
+    """Everything that touches the world, behind its protocol.
+
+    ``limits`` is asked before a job's pool creates a worktree (resource
+    limits such as a full disk); ``None`` means no limits.
+    """
 
     worktrees: WorktreeManager
     executor: CommandExecutor
@@ -33,6 +40,7 @@ class Services:
     store: JobStore
     events: EventSink
     clock: Clock
+    limits: WorktreeGuard | None = None
 
 
 @attrs.frozen

@@ -12,6 +12,7 @@ from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv, RunConfig, Service
 from envs.git_merger import GitMerger
 from envs.git_repository import locate_repository
 from envs.git_worktrees import GitWorktreeManager
+from envs.limits import LimitGuard, ResourceLimits
 from envs.processes import TrioProcessExecutor
 from envs.protocols import EventSink, JobStore
 from envs.store import SqliteJobStore
@@ -71,6 +72,7 @@ def local_env(
     events: EventSink | None = None,
     process_env: Mapping[str, str] | None = None,
     max_output_bytes: int = 1_000_000,
+    limits: ResourceLimits | None = None,
 ) -> PhaseEnv:
     """The real environment for the repository containing ``repo_path``.
 
@@ -81,13 +83,16 @@ def local_env(
     is in no git repository.
     """
     worktrees = GitWorktreeManager(repo_path, state_dir=worktrees_dir)
+    sink = events if events is not None else NullSink()
+    guard = LimitGuard(limits or ResourceLimits(), worktrees.state_dir, sink)
     services = Services(
         worktrees=worktrees,
         executor=TrioProcessExecutor(max_output_bytes=max_output_bytes),
         merger=GitMerger(repo_path),
         store=store,
-        events=events if events is not None else NullSink(),
+        events=sink,
         clock=SystemClock(),
+        limits=guard,
     )
     config = RunConfig(
         agent_command=agent_command,

@@ -9,7 +9,7 @@ only the files that differ. The pool is environment-independent: it drives any
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar, final
 
 import attrs
@@ -129,6 +129,8 @@ class WorktreePool:
         parent_branch: the job branch agents start from.
         size: the most worktrees the pool holds at once (at least 1).
         reuse: pool the worktrees (default); ``False`` creates and removes one per agent.
+        guard: asked before each new worktree is created; an error it returns
+            (a resource limit, e.g. a full disk) is the acquisition's failure.
 
     Raises:
         ValueError: ``size`` is below 1.
@@ -142,6 +144,7 @@ class WorktreePool:
         size: int,
         *,
         reuse: bool = True,
+        guard: Callable[[], Awaitable[WorktreeError | None]] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"`size` must be at least 1, got {size}")
@@ -150,6 +153,7 @@ class WorktreePool:
         self._parent_branch = parent_branch
         self._size = size
         self._reuse = reuse
+        self._guard = guard
         self._tokens = trio.Semaphore(size)  # one per worktree lent or being prepared
         self._idle: list[Worktree] = []
         self._leases: dict[str, _Lease] = {}  # by path
@@ -237,6 +241,9 @@ class WorktreePool:
         try:
             while True:
                 if slot is None:
+                    refused = await self._may_create()
+                    if refused is not None:
+                        return Failure(refused)
                     created = await _shielded(
                         self._manager.create_pool_worktree(
                             self._job_id, self._take_slot_number(), self._parent_branch
@@ -275,6 +282,12 @@ class WorktreePool:
                 await self._give_back(slot, assigned)
             raise
 
+    async def _may_create(self) -> WorktreeError | None:
+        """Why no new worktree may be created now (a resource limit), or ``None``."""
+        if self._guard is None:
+            return None
+        return await self._guard()
+
     async def _unclean(self, assigned: Worktree) -> WorktreeError | None:
         """Why the freshly assigned slot cannot be lent, or ``None`` when it is clean."""
         clean = await _shielded(self._manager.pool_worktree_clean(assigned))
@@ -290,6 +303,9 @@ class WorktreePool:
         return None
 
     async def _lend_new(self, name: str) -> Result[Worktree, WorktreeError]:
+        refused = await self._may_create()
+        if refused is not None:
+            return Failure(refused)
         created = await _shielded(self._manager.create_agent_worktree(name, self._parent_branch))
         if isinstance(created, Failure):
             return created

@@ -15,6 +15,7 @@ from typing import TextIO
 
 from envs.git_repository import NotARepositoryError
 from envs.job_lock import JobLocked
+from envs.limits import ResourceLimits
 from envs.store import StoreError
 from phases.cli import (
     EXIT_OK,
@@ -68,6 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-pool", action="store_true", help="a new worktree per agent instead of reusing them"
     )
+    run.add_argument("--max-worktrees", type=int, help="forkmerge worktrees in the repository")
+    run.add_argument("--max-worktrees-per-job", type=int, help="worktrees (and agents) of the job")
+    run.add_argument("--disk-warn", type=float, default=90.0, help="warn above this %% full")
+    run.add_argument("--disk-limit", type=float, default=98.0, help="no new worktree above %%")
     run.add_argument("--state-dir", help="where worktrees live (default: inside .git)")
 
     validate = commands.add_parser("validate", help="check a workflow file")
@@ -170,6 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             keep_failed=args.keep_failed,
             state_dir=args.state_dir,
             pool=not args.no_pool,
+            limits=_limits(args),
         )
         return run_command(options, out, err)
     except (UsageError, NotARepositoryError, JobLocked, StoreError) as error:
@@ -179,6 +185,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (``forkmerge jobs | head``): nothing more to say.
         sys.stdout = None  # no flush error at exit
         return EXIT_OK
+
+
+def _limits(args: argparse.Namespace) -> ResourceLimits:
+    try:
+        return ResourceLimits(
+            args.max_worktrees_per_job, args.max_worktrees, args.disk_warn, args.disk_limit
+        )
+    except ValueError as error:
+        raise UsageError(str(error).replace("`", "")) from None
 
 
 def _job_commands(args: argparse.Namespace, repo: str, out: TextIO, err: TextIO) -> int:

@@ -27,6 +27,7 @@ from envs.console import ConsoleProgress
 from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv
 from envs.event_log import EventLog, FanoutSink
 from envs.job_lock import JobLock
+from envs.limits import ResourceLimits
 from envs.local import StateLayout, local_env, state_layout
 from envs.protocols import EventSink, JobStore
 from envs.user_repository import committed_file_exists, merge_into_current_branch
@@ -86,6 +87,7 @@ class RunOptions:
     keep_failed: bool = False
     state_dir: str | None = None
     pool: bool = True
+    limits: ResourceLimits = attrs.field(factory=ResourceLimits)
 
 
 def load_workflow(path: str) -> Workflow:
@@ -247,6 +249,7 @@ def job_env(
     prepared: Prepared,
     agent_command: tuple[str, ...],
     events: EventSink,
+    limits: ResourceLimits | None = None,
 ) -> PhaseEnv:
     """The production environment of a job in ``layout``'s repository."""
     return local_env(
@@ -257,6 +260,7 @@ def job_env(
         secrets=prepared.secrets,
         worktrees_dir=layout.worktrees,
         events=events,
+        limits=limits,
     )
 
 
@@ -342,6 +346,10 @@ def job_events(
 def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
     """``run WORKFLOW``: run a new job, print its summary (or JSON), exit 0, 1, 2 or 130."""
     prepared = prepare(options.workflow_path, options.profile, options.max_parallel)
+    per_job = options.limits.max_worktrees_per_job
+    if per_job is not None and per_job < prepared.max_parallel:
+        # A job never holds more worktrees than it runs agents: cap both.
+        prepared = attrs.evolve(prepared, max_parallel=per_job)
     _check_input(prepared.workflow, options.repo)
     layout = state_layout(options.repo, options.state_dir)
     agent_command = options.agent_command or DEFAULT_AGENT_COMMAND
@@ -358,6 +366,7 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
             "profile": options.profile,
             "keep_failed": options.keep_failed,
             "pool": options.pool,
+            "limits": attrs.asdict(options.limits),
         },
         now=time.time(),
     )
@@ -366,7 +375,7 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
         JobLock(layout.locks, job_id),
         job_events(layout, job_id, quiet=options.json, err=err) as events,
     ):
-        env = job_env(layout, store, prepared, agent_command, events)
+        env = job_env(layout, store, prepared, agent_command, events, options.limits)
         effect = run_new_job(
             prepared.workflow,
             record,

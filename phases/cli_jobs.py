@@ -14,6 +14,7 @@ from returns.result import Failure
 from envs.environment import DEFAULT_AGENT_COMMAND
 from envs.job_lock import JobLock, lock_holder
 from envs.job_records import JobRecord
+from envs.limits import ResourceLimits
 from envs.local import StateLayout, state_layout
 from envs.store import SqliteJobStore
 from phases.cli import (
@@ -168,7 +169,8 @@ def resume_command(options: ResumeOptions, out: TextIO, err: TextIO) -> int:
             JobLock(layout.locks, options.job_id),
             job_events(layout, options.job_id, quiet=options.json, err=err) as events,
         ):
-            env = job_env(layout, store, prepared, agent_command, events)
+            limits = ResourceLimits(**saved.get("limits", {}))
+            env = job_env(layout, store, prepared, agent_command, events, limits)
             effect = resume_job(
                 prepared.workflow,
                 record,

@@ -301,7 +301,12 @@ def run_workflow(
 
         def open_pool(env: PhaseEnv) -> WorktreePool:
             return WorktreePool(
-                env.services.worktrees, job_id, worktree.branch, max_parallel, reuse=pool
+                env.services.worktrees,
+                job_id,
+                worktree.branch,
+                max_parallel,
+                reuse=pool,
+                guard=env.services.limits,
             )
 
         def with_pool(worktrees: WorktreePool) -> Effect[JobResult, Never, PhaseEnv]:
