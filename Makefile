@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck unit demo bench stress clean
+.PHONY: install test lint typecheck unit coverage demo bench stress clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ typecheck: install
 unit: install
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# pure/ is fully covered by its own tests alone (they do no I/O but the marked shell test).
+coverage: install
+	COVERAGE_FILE=.coverage.pure $(BIN)/pytest tests/pure -q -m "not shell" \
+	  --cov=pure --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=100
+
+test: lint typecheck unit coverage
 
 demo: install
 	$(BIN)/python -m phases demo

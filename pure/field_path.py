@@ -52,12 +52,6 @@ class FieldPath:
     def __str__(self) -> str:
         return self.text
 
-    def without_prefix(self, prefix: str) -> FieldPath:
-        """The path with a leading key ``prefix`` dropped (``item.a`` -> ``a``), if present."""
-        if self.segments and self.segments[0] == prefix and len(self.segments) > 1:
-            return FieldPath(self.segments[1:], self.text)
-        return self
-
 
 @attrs.frozen
 class FieldPathError(Exception):
