@@ -32,7 +32,7 @@ map:
   max_parallel: 8
   agent_template:
     - shell: "test $(( ${item.n} % 23 )) -ne 7"
-    - shell: "sleep 0.0${item.d}; printf '%s\\\\n' ${item.n} > out-${item.n}.txt"
+    - shell: "sleep 0.${item.d}; printf '%s\\\\n' ${item.n} > out-${item.n}.txt"
 """
 
 
