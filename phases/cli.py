@@ -32,6 +32,7 @@ from envs.local import StateLayout, local_env, state_layout
 from envs.protocols import EventSink, JobStore
 from envs.user_repository import committed_file_exists, merge_into_current_branch
 from phases.jobs import new_job_record, run_new_job
+from phases.metrics import save_run_metrics
 from phases.results import JobResult
 from pure.dependency_analysis import analyze_dependencies
 from pure.interpolation import interpolate
@@ -395,6 +396,7 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
     if isinstance(result, Failure):
         err.write(f"error: {result.failure()}\n")
         return EXIT_FAILED
+    save_run_metrics(layout, result.unwrap())
     return finish_run(
         result.unwrap(),
         json_output=options.json,

@@ -16,6 +16,7 @@ from envs.job_lock import JobLock, lock_holder
 from envs.job_records import JobRecord
 from envs.limits import ResourceLimits
 from envs.local import StateLayout, state_layout
+from envs.orphans import KnownJob, known_jobs
 from envs.store import SqliteJobStore
 from phases.cli import (
     EXIT_FAILED,
@@ -31,6 +32,7 @@ from phases.cli import (
     run_effect,
 )
 from phases.jobs import JobProgress, ResumeRefused, resume_job
+from phases.metrics import load_run_metrics, save_run_metrics, worktree_usage
 from pure.job_events import ItemFailed, ItemSkipped, unstructure_event
 from pure.job_state import ItemStatus
 
@@ -106,18 +108,28 @@ def status_command(
     """``status JOB``: one job's progress, phases, dead-letter count and runner."""
     layout = state_layout(repo, state_dir)
 
-    async def read(store: SqliteJobStore) -> tuple[JobProgress, dict[str, str]]:
+    async def read(
+        store: SqliteJobStore,
+    ) -> tuple[JobProgress, dict[str, str], dict[str, KnownJob]]:
         record = await _record(store, job_id)
         phases = {name: str(status) for name, status in (await store.phases(job_id)).items()}
-        return await _progress(store, record), phases
+        return await _progress(store, record), phases, await known_jobs(store)
 
-    job, phases = _with_store(layout, read)
+    job, phases, known = _with_store(layout, read)
     holder = lock_holder(layout.locks, job_id)
+    usage = worktree_usage(layout, known)
     payload = {
         **job.to_json(),
         "phases": phases,
         "dead_letter": job.failed,
         "runner_pid": None if holder is None else holder.pid,
+        "metrics": {
+            "agents_running": job.running if holder is not None else 0,
+            "worktrees": usage["jobs"].get(job_id, {"worktrees": 0, "active": 0, "bytes": 0}),
+            "repository_worktrees": usage["worktrees"],
+            "repository_worktree_bytes": usage["bytes"],
+            "last_run": load_run_metrics(layout, job_id),
+        },
     }
     if as_json:
         out.write(json.dumps(payload, indent=2) + "\n")
@@ -196,6 +208,7 @@ def resume_command(options: ResumeOptions, out: TextIO, err: TextIO) -> int:
             raise UsageError(str(error))
         err.write(f"error: {error}\n")
         return EXIT_FAILED
+    save_run_metrics(layout, result.unwrap())
     return finish_run(
         result.unwrap(), json_output=options.json, merge=options.merge, repo=options.repo, out=out
     )
