@@ -99,6 +99,20 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _trust_our_own_objects() -> None:
+    """Skip libgit2's check that every object a new tree or commit names exists.
+
+    forkmerge only writes trees from an index or a merge of objects already
+    in the repository, so the check (a lookup per tree entry: 5,000 for a
+    5,000-file tree, on every commit and merge) buys nothing; measured, it
+    halved the cost of a commit on a repository of loose objects.
+    """
+    pygit2.settings.enable_strict_object_creation(False)
+
+
+_trust_our_own_objects()
+
+
 def locate_repository(path: str) -> RepositoryLocation:
     """The repository containing ``path``; :class:`NotARepositoryError` if there is none."""
     if not os.path.isdir(path):
