@@ -10,8 +10,10 @@ of per-round ratios (see :meth:`Samples.ratio_to`) and as the ratio of bests.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import platform
 import statistics
 import time
 import tracemalloc
@@ -234,3 +236,24 @@ def verdict(met: bool, goal: str, measured: str) -> bool:
     """Print one ``PASS``/``MISS`` line for ``goal``; return ``met`` (goals are not asserted)."""
     print(f"{'PASS' if met else 'MISS'}  {goal}: {measured}")
     return met
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (the architecture when unknown)."""
+    model = platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        model = names[0] if names else model
+    return model
+
+
+def file_system(path: str) -> str:
+    """The type of the file system ``path`` is on (the longest mount point above it)."""
+    real = os.path.realpath(path)
+    found = (-1, "unknown")
+    with contextlib.suppress(OSError), open("/proc/mounts", encoding="utf-8") as mounts:
+        for line in mounts:
+            _device, point, kind, *_rest = line.split()
+            if real == point or real.startswith(point.rstrip("/") + "/"):
+                found = max(found, (len(point), kind))
+    return found[1]

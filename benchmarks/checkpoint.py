@@ -32,7 +32,6 @@ recorded in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import hashlib
 import itertools
@@ -55,7 +54,9 @@ import trio
 from _common import (
     Samples,
     alternate_async,
+    cpu_model,
     expect,
+    file_system,
     load_average,
     peak_memory,
     print_table,
@@ -172,26 +173,12 @@ class NullJobStore:
 
 def machine() -> str:
     """CPUs, CPU model, Python and SQLite: what the numbers were measured on."""
-    model = "unknown CPU"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        model = names[0] if names else model
+    model = cpu_model()
     return (
         f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]},"
         f" SQLite {sqlite3.sqlite_version}, trio {trio.__version__}"
     )
 
-
-def file_system(path: str) -> str:
-    """The type of the file system ``path`` is on (the longest mount point above it)."""
-    real = os.path.realpath(path)
-    found = (-1, "unknown")
-    with contextlib.suppress(OSError), open("/proc/mounts", encoding="utf-8") as mounts:
-        for line in mounts:
-            _device, point, kind, *_rest = line.split()
-            if real == point or real.startswith(point.rstrip("/") + "/"):
-                found = max(found, (len(point), kind))
-    return found[1]
 
 
 def bench_workflow() -> Workflow:

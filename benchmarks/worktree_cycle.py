@@ -25,12 +25,10 @@ Results are recorded in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,16 @@ from typing import TypeVar, final
 import attrs
 import pygit2
 import trio
-from _common import Samples, alternate_async, expect, load_average, print_table, verdict
+from _common import (
+    Samples,
+    alternate_async,
+    cpu_model,
+    expect,
+    file_system,
+    load_average,
+    print_table,
+    verdict,
+)
 from returns.result import Result, Success
 
 from envs.demo_repository import create_repository
@@ -117,27 +124,13 @@ def git(*args: str) -> str:
 
 def machine() -> str:
     """CPUs, CPU model, Python, git, pygit2 and libgit2: what the numbers were measured on."""
-    model = platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
-        model = names[0] if names else model
+    model = cpu_model()
     return (
         f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]},"
         f" {git('--version').strip()}, pygit2 {version('pygit2')}"
         f" (libgit2 {pygit2.LIBGIT2_VERSION}), trio {trio.__version__}"
     )
 
-
-def file_system(path: str) -> str:
-    """The type of the file system ``path`` is on (the longest mount point above it)."""
-    real = os.path.realpath(path)
-    found = (-1, "unknown")
-    with contextlib.suppress(OSError), open("/proc/mounts", encoding="utf-8") as mounts:
-        for line in mounts:
-            _device, point, kind, *_rest = line.split()
-            if real == point or real.startswith(point.rstrip("/") + "/"):
-                found = max(found, (len(point), kind))
-    return found[1]
 
 
 def relative_file(index: int) -> str:
