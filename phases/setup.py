@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Never
 
 import attrs
-from pure.dependency_analysis import analyze_dependencies
 from returns.result import Failure, Result, Success
 
 from effects import Effect, Timeout, par_all
@@ -15,6 +14,7 @@ from effects.worktree import commit_changes
 from envs.environment import MapEnv
 from envs.protocols import WorktreeError
 from phases.results import PhaseFailure
+from pure.dependency_analysis import analyze_dependencies
 from pure.setup_capture import extract_setup_capture
 from pure.step_commands import command_kind
 from pure.workflow import SetupConfig, Step
