@@ -15,8 +15,8 @@ import attrs
 import trio
 
 from envs.job_records import ItemRow, JobRecord, JobStatus
-from pure.job_events import JobPlanned
-from pure.job_state import ItemStatus, JobState, apply
+from pure.job_events import JobPlanned, PhaseFinished
+from pure.job_state import ItemStatus, JobState, PhaseStatus, apply
 
 __all__ = ["Call", "CallRecorder", "MemoryJobStore", "MockWallClock", "RecordingEventSink"]
 
@@ -222,6 +222,17 @@ class MemoryJobStore:
             for index, record in enumerate(state.records)
             if wanted is None or record.status in wanted
         ]
+
+    async def phases(self, job_id: str) -> dict[str, PhaseStatus]:
+        await self._enter("phases", job_id)
+        return dict(self._states.get(job_id, JobState()).phases)
+
+    async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
+        await self._enter("phase_outputs", job_id, phase)
+        for event in reversed(self.logs.get(job_id, [])):
+            if isinstance(event, PhaseFinished) and event.phase == phase and event.success:
+                return dict(event.outputs)
+        return None
 
     async def item_counts(self, job_id: str) -> dict[ItemStatus, int]:
         await self._enter("item_counts", job_id)

@@ -15,7 +15,7 @@ import attrs
 from returns.result import Result
 
 from envs.job_records import ItemRow, JobRecord, JobStatus
-from pure.job_state import ItemStatus
+from pure.job_state import ItemStatus, PhaseStatus
 
 __all__ = [
     "Clock",
@@ -348,6 +348,14 @@ class JobStore(Protocol):
 
     async def item_counts(self, job_id: str) -> dict[ItemStatus, int]:
         """How many of the job's items are in each status."""
+        ...
+
+    async def phases(self, job_id: str) -> dict[str, PhaseStatus]:
+        """The status of each phase the job has started."""
+        ...
+
+    async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
+        """The outputs of the phase's last successful finish, ``None`` if it never finished."""
         ...
 
 

@@ -26,7 +26,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar, final
 
@@ -410,6 +410,23 @@ class SqliteJobStore:
 
         rows = await self._run(f"read the phases of job {job_id!r}", read)
         return {phase: PhaseStatus(status) for phase, status in rows}
+
+    async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
+        """The outputs of ``phase``'s last successful finish (``None``: it never finished)."""
+
+        def read(connection: sqlite3.Connection) -> list[tuple[str]]:
+            query = (
+                "SELECT payload FROM events WHERE job_id = ? AND kind = 'phase-finished' "
+                "ORDER BY seq DESC"
+            )
+            return connection.execute(query, (job_id,)).fetchall()
+
+        for (payload,) in await self._run(f"read the phases of job {job_id!r}", read):
+            data = json.loads(payload)
+            if data.get("phase") == phase and data.get("success", True):
+                outputs: Mapping[str, Any] = data.get("outputs", {})
+                return outputs
+        return None
 
     async def set_agent_branch(self, job_id: str, item_key: str, branch: str) -> None:
         """Record the branch the item's agent works on (the events do not carry it)."""

@@ -26,7 +26,7 @@ running. The events are in :mod:`pure.job_events` (re-exported here).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -76,6 +76,7 @@ __all__ = [
     "progress",
     "record_of",
     "remaining",
+    "state_of",
     "structure_event",
     "try_apply",
     "try_fold",
@@ -368,6 +369,30 @@ def fold(events: Iterable[JobEvent], state: JobState | None = None) -> JobState:
         MappingProxyType(phases),
         planned,
         positions,
+    )
+
+
+def state_of(
+    records: Sequence[ItemRecord], phases: Mapping[str, PhaseStatus], *, planned: bool
+) -> JobState:
+    """The state whose items are ``records`` (in plan order) and whose phases are ``phases``.
+
+    What a store that keeps each item's record (and each phase's status)
+    beside the log can give back without folding every event: equal to the
+    fold of the events that led to them. ``planned`` says whether the job's
+    items were planned (a planned job may have no items).
+    """
+    keys = tuple(record.key for record in records)
+    counts = [0] * len(_STATUSES)
+    for record in records:
+        counts[_STATUSES.index(record.status)] += 1
+    return JobState(
+        keys,
+        PersistentVector.of(records),
+        tuple(counts),
+        MappingProxyType(dict(phases)),
+        planned,
+        MappingProxyType({key: index for index, key in enumerate(keys)}),
     )
 
 

@@ -355,3 +355,16 @@ def test_any_events_fold_or_fail_with_a_position(events: list[JobEvent]) -> None
         assert isinstance(try_fold(events[: error.position]), Success)
     else:
         assert functools.reduce(apply, events, JobState()) == result.unwrap()
+
+
+@given(valid_runs())
+def test_state_of_records_and_phases_equals_the_fold(
+    run: tuple[list[str], list[JobEvent], dict[str, ItemStatus]],
+) -> None:
+    from pure.job_state import state_of
+
+    folded = fold(run[1])
+    rebuilt = state_of(list(folded.records), folded.phases, planned=folded.planned)
+    assert rebuilt == folded
+    assert rebuilt.positions == folded.positions
+    assert progress(rebuilt) == progress(folded)
