@@ -15,10 +15,11 @@ Run with ``make bench`` (or ``.venv/bin/python benchmarks/checkpoint.py``; ``--h
 2. **A 100,000-item job with 50,000 items merged**, written with
    ``append_many`` into a temporary store: the time to list jobs (``jobs()``
    and ``item_counts()``) and to plan its resume as
-   :func:`phases.jobs.resume_job` does before any agent runs (``events()``,
-   ``PriorRun.from_events``, ``to_run`` over 100,000 assignments), part by
-   part; ``events()`` re-done in its parts; two ways of building the same
-   ``PriorRun`` from the ``items`` table instead of the log, and the floor
+   :func:`phases.jobs.resume_job` does before any agent runs
+   (``load_prior_run`` from the item and phase records, ``to_run`` over
+   100,000 assignments), part by part; ``events()`` re-done in its parts (what
+   folding the log would cost); two hand-written ways of building the same
+   ``PriorRun`` from the ``items`` table, and the floor
    (one indexed SELECT of the keys left to run); the rest of what a resume
    does before its first agent, once; and peak memory (tracemalloc).
 
@@ -73,7 +74,7 @@ from envs.store import SqliteJobStore
 from envs.store_schema import Synchronous
 from envs.system_clock import SystemClock
 from phases.map_phase import run_map_phase
-from phases.prior_run import PriorRun, input_hash
+from phases.prior_run import PriorRun, input_hash, load_prior_run
 from phases.reconcile import reconcile_interrupted
 from pure.job_events import (
     ItemMerged,
@@ -102,7 +103,7 @@ MS = 1_000.0
 MIB = 1024.0 * 1024.0
 
 LISTING = "list jobs: jobs() + item_counts()"
-RESUME = "resume plan: events(), from_events, to_run"
+RESUME = "resume plan: load_prior_run, to_run"
 EVENTS_PARTS = "events() re-done in parts, read-only connection"
 FROM_ITEMS = "suggested: PriorRun from items() + phases()"
 FROM_TABLE = "suggested: PriorRun from 3 plain SELECTs"
@@ -166,6 +167,12 @@ class NullJobStore:
 
     async def item_counts(self, job_id: str) -> dict[ItemStatus, int]:
         return dict.fromkeys(ItemStatus, 0)
+
+    async def phases(self, job_id: str) -> dict[str, PhaseStatus]:
+        return {}
+
+    async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
+        return None
 
 
 # -- the machine, the data, the arithmetic --------------------------------------------------
@@ -440,16 +447,14 @@ async def list_jobs(store: SqliteJobStore) -> dict[str, dict[ItemStatus, int]]:
 
 
 async def resume_plan(job: BigJob, parts: Parts | None = None) -> list[WorkAssignment]:
-    """What resume_job does before agents run: events, PriorRun.from_events, to_run."""
+    """What resume_job does before agents run: load_prior_run (item records), to_run."""
     marks = [time.perf_counter()]
-    events = await job.store.events(job.record.job_id)
-    marks.append(time.perf_counter())
-    prior = PriorRun.from_events(events, input_hash=job.record.input_hash)
+    prior = await load_prior_run(job.store, job.record)
     marks.append(time.perf_counter())
     to_run = prior.to_run(job.assignments)
     marks.append(time.perf_counter())
     if parts is not None:
-        parts.record(RESUME, ("events()", "PriorRun.from_events (the fold)", "to_run"), marks)
+        parts.record(RESUME, ("load_prior_run (item and phase records)", "to_run"), marks)
     return to_run
 
 
@@ -577,7 +582,7 @@ def plan_floor(job: BigJob) -> list[WorkAssignment]:
 
 async def before_first_agent(job: BigJob) -> None:
     """Time, once, the rest of what a resume does before its first agent (mock git)."""
-    prior = PriorRun.from_events(await job.store.events(job.record.job_id))
+    prior = await load_prior_run(job.store, job.record)
     mock = map_env(job.record.job_id, job.store)
     env = attrs.evolve(mock, services=attrs.evolve(mock.services, clock=SystemClock()))
     marks = [time.perf_counter()]

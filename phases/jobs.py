@@ -12,10 +12,10 @@ from returns.result import Failure, Result, Success
 from effects import Effect, Exit, bracket
 from envs.environment import PhaseEnv
 from envs.job_records import JobRecord, JobStatus
-from phases.prior_run import PriorRun
+from phases.prior_run import PriorRun, load_prior_run
 from phases.results import JobResult
 from phases.workflow import JobError, run_workflow
-from pure.job_state import ItemRecord, ItemStatus, state_of
+from pure.job_state import ItemStatus
 from pure.workflow import Workflow
 
 __all__ = [
@@ -170,29 +170,9 @@ def resume_job(
         )
 
     async def load_prior(env: PhaseEnv) -> Success[PriorRun]:
-        # From the store's item and phase records: no need to fold the whole log.
-        store = env.services.store
-        rows = await store.items(record.job_id)
-        phases = await store.phases(record.job_id)
-        records = [
-            ItemRecord(
-                row.item_key,
-                row.status,
-                row.attempts,
-                merge_commit=row.merge_commit,
-                error=row.last_error,
-                skip_reason=row.skip_reason,
-            )
-            for row in rows
-        ]
-        state = state_of(records, phases, planned=bool(rows) or "map" in phases)
         return Success(
-            PriorRun(
-                state,
-                await store.phase_outputs(record.job_id, "setup"),
-                record.input_hash,
-                retry_failed,
-                force,
+            await load_prior_run(
+                env.services.store, record, retry_failed=retry_failed, force=force
             )
         )
 

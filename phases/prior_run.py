@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from envs.job_records import JobRecord
+from envs.protocols import JobStore
 from phases.results import AgentFailure, AgentResult, AgentStatus
-from pure.job_events import JobEvent, PhaseFinished
-from pure.job_state import ItemStatus, JobState, fold, record_of, remaining
+from pure.job_state import ItemRecord, ItemStatus, JobState, record_of, remaining, state_of
 from pure.work_planning import WorkAssignment
 
-__all__ = ["PriorRun", "input_hash"]
+__all__ = ["PriorRun", "input_hash", "load_prior_run"]
 
 
 def input_hash(document: Any) -> str:
@@ -46,22 +47,6 @@ class PriorRun:
     input_hash: str | None = None
     retry_failed: bool = False
     force: bool = False
-
-    @staticmethod
-    def from_events(
-        events: Iterable[JobEvent],
-        *,
-        input_hash: str | None = None,
-        retry_failed: bool = False,
-        force: bool = False,
-    ) -> PriorRun:
-        """Fold ``events``; the last successful ``PhaseFinished("setup")`` gives the outputs."""
-        history = list(events)
-        outputs: Mapping[str, Any] | None = None
-        for event in history:
-            if isinstance(event, PhaseFinished) and event.phase == "setup" and event.success:
-                outputs = dict(event.outputs)
-        return PriorRun(fold(history), outputs, input_hash, retry_failed, force)
 
     @property
     def planned(self) -> bool:
@@ -111,3 +96,30 @@ class PriorRun:
                 )
             )
         return results
+
+
+async def load_prior_run(
+    store: JobStore, record: JobRecord, *, retry_failed: bool = False, force: bool = False
+) -> PriorRun:
+    """What the earlier runs of ``record``'s job left, from the store's item and phase records.
+
+    No event log is folded: the store keeps each item's state beside the
+    log (in the same transaction as each event), so this reads one row per
+    item, the phases, and setup's outputs.
+    """
+    rows = await store.items(record.job_id)
+    phases = await store.phases(record.job_id)
+    records = [
+        ItemRecord(
+            row.item_key,
+            row.status,
+            row.attempts,
+            merge_commit=row.merge_commit,
+            error=row.last_error,
+            skip_reason=row.skip_reason,
+        )
+        for row in rows
+    ]
+    state = state_of(records, phases, planned=bool(rows) or "map" in phases)
+    outputs = await store.phase_outputs(record.job_id, "setup")
+    return PriorRun(state, outputs, record.input_hash, retry_failed, force)
