@@ -61,6 +61,16 @@ _ITEM_COLUMNS = (
 )
 
 
+@attrs.define
+class _PendingAppend:
+    """An append waiting for the next group commit."""
+
+    job_id: str
+    events: list[JobEvent]
+    done: trio.Event = attrs.field(factory=trio.Event)
+    error: Exception | None = None
+
+
 @final
 class _Database:
     """The connection and the SQL, used from one worker thread at a time."""
@@ -155,30 +165,54 @@ class _Database:
 
     # -- events -------------------------------------------------------------------------------
 
-    def append(self, connection: sqlite3.Connection, job_id: str, events: list[JobEvent]) -> None:
-        now = self.now()
+    def append_batches(
+        self, connection: sqlite3.Connection, batches: list[tuple[str, list[JobEvent]]]
+    ) -> list[Exception | None]:
+        """Commit several appends in one transaction (one fsync), each all-or-nothing.
+
+        A batch that fails (an impossible event, an unknown job) is rolled back
+        to its savepoint and its error returned in its place; the others land.
+        """
+        outcomes: list[Exception | None] = []
         with write_transaction(connection):
-            row = connection.execute(
-                "SELECT planned FROM jobs WHERE job_id = ?", (job_id,)
-            ).fetchone()
-            if row is None:
-                raise StoreError(self.path, f"has no job {job_id!r} to append events to")
-            planned = bool(row[0])
-            (seq,) = connection.execute(
-                "SELECT coalesce(max(seq), 0) FROM events WHERE job_id = ?", (job_id,)
-            ).fetchone()
-            for event in events:
-                seq += 1
-                at = now if event.at is None else event.at
-                data = unstructure_event(event)
-                kind = data.pop("kind")
-                connection.execute(
-                    "INSERT INTO events (job_id, seq, kind, at, payload) VALUES (?, ?, ?, ?, ?)",
-                    (job_id, seq, kind, at, json.dumps(data, separators=(",", ":"))),
-                )
-                record_event(connection, job_id, event, at, planned)
-                planned = planned or isinstance(event, JobPlanned)
-            connection.execute("UPDATE jobs SET updated_at = ? WHERE job_id = ?", (now, job_id))
+            for job_id, events in batches:
+                connection.execute("SAVEPOINT batch")
+                try:
+                    self._append(connection, job_id, events)
+                except sqlite3.Error as error:
+                    connection.execute("ROLLBACK TO batch")
+                    outcomes.append(StoreError(self.path, f"cannot append ({error})"))
+                except Exception as error:  # InvalidTransition, StoreError: this batch's own
+                    connection.execute("ROLLBACK TO batch")
+                    outcomes.append(error)
+                else:
+                    outcomes.append(None)
+                connection.execute("RELEASE batch")
+        return outcomes
+
+    def _append(self, connection: sqlite3.Connection, job_id: str, events: list[JobEvent]) -> None:
+        now = self.now()
+        row = connection.execute(
+            "SELECT planned FROM jobs WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(self.path, f"has no job {job_id!r} to append events to")
+        planned = bool(row[0])
+        (seq,) = connection.execute(
+            "SELECT coalesce(max(seq), 0) FROM events WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        for event in events:
+            seq += 1
+            at = now if event.at is None else event.at
+            data = unstructure_event(event)
+            kind = data.pop("kind")
+            connection.execute(
+                "INSERT INTO events (job_id, seq, kind, at, payload) VALUES (?, ?, ?, ?, ?)",
+                (job_id, seq, kind, at, json.dumps(data, separators=(",", ":"))),
+            )
+            record_event(connection, job_id, event, at, planned)
+            planned = planned or isinstance(event, JobPlanned)
+        connection.execute("UPDATE jobs SET updated_at = ? WHERE job_id = ?", (now, job_id))
 
     def events_since(
         self, connection: sqlite3.Connection, job_id: str, after: int
@@ -257,6 +291,8 @@ class SqliteJobStore:
             path, open_database(path, synchronous=synchronous, busy_timeout=busy_timeout), now
         )
         self._limiter = trio.CapacityLimiter(1)
+        self._queue: list[_PendingAppend] = []
+        self._flushing = False
 
     @classmethod
     def for_repository(
@@ -352,10 +388,42 @@ class SqliteJobStore:
         await self.append_many(job_id, (event,))
 
     async def append_many(self, job_id: str, events: Iterable[JobEvent]) -> None:
-        """Record ``events`` in order in one transaction: all of them, or none."""
-        batch = list(events)
-        operation = functools.partial(self._db.append, job_id=job_id, events=batch)
-        await self._run(f"append to job {job_id!r}", operation)
+        """Record ``events`` in order in one transaction: all of them, or none.
+
+        Group commit: appends that arrive while a commit is running wait and
+        are committed together in the next transaction (one fsync for all;
+        each still all-or-nothing), so parallel agents share the cost of
+        durability. Returns once this append is committed. Cancellation: a call
+        cancelled before it starts writes nothing; once queued, its events are
+        committed with the next group even if its caller is cancelled meanwhile.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled before it starts: nothing
+        pending = _PendingAppend(job_id, list(events))
+        self._queue.append(pending)
+        if not self._flushing:
+            self._flushing = True
+            try:
+                # Shielded: the appends queued behind this one depend on it.
+                with trio.CancelScope(shield=True):
+                    while self._queue:
+                        batch, self._queue = self._queue, []
+                        await self._commit(batch)
+            finally:
+                self._flushing = False
+        await pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+
+    async def _commit(self, batch: list[_PendingAppend]) -> None:
+        batches = [(pending.job_id, pending.events) for pending in batch]
+        operation = functools.partial(self._db.append_batches, batches=batches)
+        try:
+            outcomes = await self._run(f"append to job {batch[0].job_id!r}", operation)
+        except Exception as error:  # the transaction itself failed: every append fails
+            outcomes = [error] * len(batch)
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            pending.error = outcome
+            pending.done.set()
 
     async def events(self, job_id: str) -> list[JobEvent]:
         """Every event of ``job_id`` in the order appended (none for an unknown job)."""

@@ -9,6 +9,7 @@ import sqlite3
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -652,3 +653,35 @@ async def test_a_second_store_on_the_same_file_follows_the_first(tmp_path: Path)
     assert await reader.events_since("job-1", seen[-1][0]) == [(5, EVERY_EVENT[4])]
     writer.close()
     reader.close()
+
+
+async def test_concurrent_appends_share_commits_and_each_stays_all_or_nothing(
+    tmp_path: Path,
+) -> None:
+    store = await new_store(tmp_path / "jobs.sqlite3")
+    await store.append("job-1", JobPlanned(tuple(f"k{n}" for n in range(20))))
+    transactions: list[int] = []
+    real = store._db.append_batches
+
+    def counting(connection: Any, batches: Any) -> Any:
+        transactions.append(len(batches))
+        return real(connection, batches)
+
+    store._db.append_batches = counting  # type: ignore[method-assign]
+    failures: list[BaseException] = []
+
+    async def start(n: int) -> None:
+        try:
+            # k7's batch is impossible (merged before it started): only it fails
+            events = [ItemMerged("k7", "m")] if n == 7 else [ItemStarted(f"k{n}", 1)]
+            await store.append_many("job-1", events)
+        except InvalidTransition as error:
+            failures.append(error)
+
+    async with trio.open_nursery() as nursery:
+        for n in range(20):
+            nursery.start_soon(start, n)
+    assert len(failures) == 1
+    assert sum(transactions) == 20 and len(transactions) < 20  # grouped
+    counts = await store.item_counts("job-1")
+    assert (counts[ItemStatus.RUNNING], counts[ItemStatus.PENDING]) == (19, 1)
