@@ -244,8 +244,12 @@ class _Database:
                 raise StoreError(self.path, f"has no item {item_key!r} in job {job_id!r}")
 
 
+_STATUS_OF: dict[str, ItemStatus] = {str(status): status for status in ItemStatus}
+
+
 def _item_from_row(row: tuple[Any, ...]) -> ItemRow:
-    return ItemRow(row[0], row[1], row[2], ItemStatus(row[3]), *row[4:])
+    # A dict lookup, not ItemStatus(...): a resume reads every item of the job.
+    return ItemRow(row[0], row[1], row[2], _STATUS_OF[row[3]], *row[4:])
 
 
 @final

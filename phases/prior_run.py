@@ -109,14 +109,17 @@ async def load_prior_run(
     """
     rows = await store.items(record.job_id)
     phases = await store.phases(record.job_id)
+    # Positional: key, status, attempts, commits, output, merge_commit, error, skip_reason.
     records = [
         ItemRecord(
             row.item_key,
             row.status,
             row.attempts,
-            merge_commit=row.merge_commit,
-            error=row.last_error,
-            skip_reason=row.skip_reason,
+            (),
+            None,
+            row.merge_commit,
+            row.last_error,
+            row.skip_reason,
         )
         for row in rows
     ]
