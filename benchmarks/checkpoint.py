@@ -171,6 +171,9 @@ class NullJobStore:
     async def phases(self, job_id: str) -> dict[str, PhaseStatus]:
         return {}
 
+    async def item_records(self, job_id: str) -> list[ItemRecord]:
+        return []
+
     async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
         return None
 

@@ -16,7 +16,7 @@ import trio
 
 from envs.job_records import ItemRow, JobRecord, JobStatus
 from pure.job_events import JobPlanned, PhaseFinished
-from pure.job_state import ItemStatus, JobState, PhaseStatus, apply
+from pure.job_state import ItemRecord, ItemStatus, JobState, PhaseStatus, apply
 
 __all__ = ["Call", "CallRecorder", "MemoryJobStore", "MockWallClock", "RecordingEventSink"]
 
@@ -221,6 +221,13 @@ class MemoryJobStore:
             )
             for index, record in enumerate(state.records)
             if wanted is None or record.status in wanted
+        ]
+
+    async def item_records(self, job_id: str) -> list[ItemRecord]:
+        await self._enter("item_records", job_id)
+        return [
+            attrs.evolve(record, commits=(), output=None)
+            for record in self._states.get(job_id, JobState()).records
         ]
 
     async def phases(self, job_id: str) -> dict[str, PhaseStatus]:

@@ -15,7 +15,7 @@ import attrs
 from returns.result import Result
 
 from envs.job_records import ItemRow, JobRecord, JobStatus
-from pure.job_state import ItemStatus, PhaseStatus
+from pure.job_state import ItemRecord, ItemStatus, PhaseStatus
 
 __all__ = [
     "Clock",
@@ -348,6 +348,14 @@ class JobStore(Protocol):
 
     async def item_counts(self, job_id: str) -> dict[ItemStatus, int]:
         """How many of the job's items are in each status."""
+        ...
+
+    async def item_records(self, job_id: str) -> list[ItemRecord]:
+        """Every item's state as the fold of its events would give it, in plan order.
+
+        What a resume starts from; without the commits and output of the
+        latest attempt, which only the events hold.
+        """
         ...
 
     async def phases(self, job_id: str) -> dict[str, PhaseStatus]:

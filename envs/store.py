@@ -42,7 +42,7 @@ from envs.store_schema import (
     write_transaction,
 )
 from pure.job_events import JobEvent, JobPlanned, structure_event, unstructure_event
-from pure.job_state import ItemStatus, PhaseStatus
+from pure.job_state import ItemRecord, ItemStatus, PhaseStatus
 
 __all__ = ["DATABASE_NAME", "ItemRow", "JobRecord", "JobStatus", "SqliteJobStore", "StoreError"]
 
@@ -482,6 +482,24 @@ class SqliteJobStore:
 
         rows = await self._run(f"read the phases of job {job_id!r}", read)
         return {phase: PhaseStatus(status) for phase, status in rows}
+
+    async def item_records(self, job_id: str) -> list[ItemRecord]:
+        """Every item's state (without its latest commits and output), in plan order."""
+
+        def read(connection: sqlite3.Connection) -> list[ItemRecord]:
+            query = (
+                "SELECT item_key, status, attempts, merge_commit, last_error, skip_reason "
+                "FROM items WHERE job_id = ? ORDER BY idx"
+            )
+            status_of = _STATUS_OF
+            return [
+                ItemRecord(key, status_of[status], attempts, (), None, merged, error, skipped)
+                for key, status, attempts, merged, error, skipped in connection.execute(
+                    query, (job_id,)
+                )
+            ]
+
+        return await self._run(f"read the items of job {job_id!r}", read)
 
     async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
         """The outputs of ``phase``'s last successful finish (``None``: it never finished)."""

@@ -12,7 +12,7 @@ import attrs
 from envs.job_records import JobRecord
 from envs.protocols import JobStore
 from phases.results import AgentFailure, AgentResult, AgentStatus
-from pure.job_state import ItemRecord, ItemStatus, JobState, record_of, remaining, state_of
+from pure.job_state import ItemStatus, JobState, record_of, remaining, state_of
 from pure.work_planning import WorkAssignment
 
 __all__ = ["PriorRun", "input_hash", "load_prior_run"]
@@ -107,22 +107,8 @@ async def load_prior_run(
     log (in the same transaction as each event), so this reads one row per
     item, the phases, and setup's outputs.
     """
-    rows = await store.items(record.job_id)
+    records = await store.item_records(record.job_id)
     phases = await store.phases(record.job_id)
-    # Positional: key, status, attempts, commits, output, merge_commit, error, skip_reason.
-    records = [
-        ItemRecord(
-            row.item_key,
-            row.status,
-            row.attempts,
-            (),
-            None,
-            row.merge_commit,
-            row.last_error,
-            row.skip_reason,
-        )
-        for row in rows
-    ]
-    state = state_of(records, phases, planned=bool(rows) or "map" in phases)
+    state = state_of(records, phases, planned=bool(records) or "map" in phases)
     outputs = await store.phase_outputs(record.job_id, "setup")
     return PriorRun(state, outputs, record.input_hash, retry_failed, force)
