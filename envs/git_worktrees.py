@@ -148,7 +148,9 @@ class GitWorktreeManager:
         A new job branch starts at ``base`` (any revision; default: HEAD of the
         repository ``repo_path`` is in). An existing job branch is kept as it
         is and ``base`` is ignored; its worktree is reused when it is still
-        checked out at the expected path, and added again otherwise.
+        checked out at the expected path, and added again otherwise. Lock files
+        a killed run left on the job's refs and worktrees are cleared first (the
+        caller holds the job's lock).
         """
         problem = name_problem("job id", job_id)
         if problem is not None:
@@ -233,7 +235,32 @@ class GitWorktreeManager:
         path = os.path.join(self._state_dir, identifier)
         return Success(Worktree(identifier, path, agent_branch(job_id, name), ""))
 
+    def _clear_stale_locks(self, job_id: str) -> None:
+        """Delete the lock files a killed process left on this job's refs and worktrees.
+
+        libgit2 (like git) refuses to touch a ref or index whose ``.lock`` file
+        exists; a process killed in the middle of a merge or commit leaves one.
+        Only the job's own refs (``forkmerge/<job>``, ``forkmerge-agents/<job>/*``)
+        and the indexes of its marked worktrees are touched, and only when the
+        job is being (re)started, which its caller does holding the job lock.
+        """
+        refs = os.path.join(self._location.common_dir, "refs", "heads")
+        stale = [os.path.join(refs, f"{job_branch(job_id)}.lock")]
+        agents = os.path.join(refs, agent_branch(job_id, ""))
+        for folder, _dirs, files in os.walk(agents):
+            stale.extend(os.path.join(folder, name) for name in files if name.endswith(".lock"))
+        admin_root = os.path.join(self._location.common_dir, "worktrees")
+        for identifier in os.listdir(admin_root) if os.path.isdir(admin_root) else ():
+            admin = os.path.join(admin_root, identifier)
+            marker = read_marker(admin)
+            if marker is not None and marker.job_id == job_id:
+                stale.append(os.path.join(admin, "index.lock"))
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
     def _create_job(self, job_id: str, base: str | None) -> Worktree:
+        self._clear_stale_locks(job_id)
         repo = open_repository(self._location)
         branch = job_branch(job_id)
         reference = repo.lookup_branch(branch)

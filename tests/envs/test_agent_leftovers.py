@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from returns.result import Success
+from returns.result import Failure, Success
 
 from envs.git_merger import GitMerger
 from envs.git_worktrees import GitWorktreeManager
@@ -101,3 +101,25 @@ async def test_mock_agent_branch_without_commits_is_not_merged() -> None:
     ok(await kit.merger.merge(busy.branch, job_branch, "merge b"))
     assert await kit.merger.is_merged(idle.branch, job_branch) == Success(False)
     assert await kit.merger.is_merged(busy.branch, job_branch) == Success(True)
+
+
+async def test_a_resumed_job_clears_the_lock_files_a_killed_run_left(git_repo: GitRepo) -> None:
+    manager = GitWorktreeManager(git_repo.path)
+    merger = GitMerger(git_repo.path)
+    job = ok(await manager.create_job_worktree("job5"))
+    agent = ok(await manager.create_agent_worktree("agent-0001-l", job.branch))
+    write(os.path.join(agent.path, "l.txt"), "l\n")
+    refs = os.path.join(git_repo.path, ".git", "refs", "heads")
+    stale = [
+        os.path.join(refs, "forkmerge", "job5.lock"),
+        os.path.join(refs, "forkmerge-agents", "job5", "agent-0001-l.lock"),
+        os.path.join(git_repo.path, ".git", "worktrees", agent.name, "index.lock"),
+    ]
+    for path in stale:
+        write(path, "")
+    # killed in the middle: libgit2 refuses to go on while the locks exist
+    assert isinstance(await manager.commit_changes(agent, "l"), Failure)
+    ok(await manager.create_job_worktree("job5"))  # what a resume does first
+    assert not any(os.path.exists(path) for path in stale)
+    ok(await manager.commit_changes(agent, "l"))
+    assert ok(await merger.merge(agent.branch, job.branch, "merge l")).commit is not None
