@@ -84,7 +84,9 @@ class LimitGuard:
 
     def _check(self) -> WorktreeError | None:
         usage = shutil.disk_usage(_existing(self._dir))
-        percent = 100.0 * usage.used / usage.total if usage.total else 0.0
+        # As df counts it: space reserved for root is neither used nor available.
+        usable = usage.used + usage.free
+        percent = 100.0 * usage.used / usable if usable else 0.0
         if percent >= self.limits.disk_limit_percent:
             return WorktreeError(
                 "limits",
