@@ -154,6 +154,7 @@ class WorktreePool:
         self._size = size
         self._reuse = reuse
         self._guard = guard
+        self._creating = trio.Lock()
         self._tokens = trio.Semaphore(size)  # one per worktree lent or being prepared
         self._idle: list[Worktree] = []
         self._leases: dict[str, _Lease] = {}  # by path
@@ -241,14 +242,17 @@ class WorktreePool:
         try:
             while True:
                 if slot is None:
-                    refused = await self._may_create()
-                    if refused is not None:
-                        return Failure(refused)
-                    created = await _shielded(
-                        self._manager.create_pool_worktree(
-                            self._job_id, self._take_slot_number(), self._parent_branch
+                    # The limit check and the creation go together: two agents
+                    # of the job cannot both pass a limit with room for one.
+                    async with self._creating:
+                        refused = await self._may_create()
+                        if refused is not None:
+                            return Failure(refused)
+                        created = await _shielded(
+                            self._manager.create_pool_worktree(
+                                self._job_id, self._take_slot_number(), self._parent_branch
+                            )
                         )
-                    )
                     if isinstance(created, Failure):
                         return created
                     slot = created.unwrap()
@@ -303,10 +307,13 @@ class WorktreePool:
         return None
 
     async def _lend_new(self, name: str) -> Result[Worktree, WorktreeError]:
-        refused = await self._may_create()
-        if refused is not None:
-            return Failure(refused)
-        created = await _shielded(self._manager.create_agent_worktree(name, self._parent_branch))
+        async with self._creating:
+            refused = await self._may_create()
+            if refused is not None:
+                return Failure(refused)
+            created = await _shielded(
+                self._manager.create_agent_worktree(name, self._parent_branch)
+            )
         if isinstance(created, Failure):
             return created
         worktree = created.unwrap()
