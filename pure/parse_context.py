@@ -117,6 +117,39 @@ class ParseContext:
 
     # --- mappings ---------------------------------------------------------------------------
 
+    def variables(
+        self,
+        mapping: YamlMap,
+        path: str,
+        read: Callable[[YamlValue, str], T | None],
+        skip: Collection[str] = (),
+    ) -> dict[str, T] | None:
+        """The entries of an ``env``-like mapping: variable names, each value ``read``.
+
+        A key that is no variable name is a problem naming it; ``skip`` keys
+        are left out. ``None`` when anything in it was a problem.
+        """
+        start = self.checkpoint()
+        result: dict[str, T] = {}
+        for entry in mapping.entries:
+            if entry.key in skip:
+                continue
+            entry_path = child_path(path, entry.key)
+            self.locations[entry_path] = entry.key_location
+            if NAME_PATTERN.fullmatch(entry.key) is None:
+                self.problem(
+                    entry_path,
+                    entry.key_location,
+                    f"expected an environment variable name, found {entry.key!r}",
+                    expected="a name like PROJECT_DIR",
+                    found=repr(entry.key),
+                )
+                continue
+            value = read(entry.value, entry_path)
+            if value is not None:
+                result[entry.key] = value
+        return result if self.clean_since(start) else None
+
     def mapping(self, value: YamlValue, path: str, expected: str = "a mapping") -> YamlMap | None:
         """``value`` as a mapping, or ``None`` after a problem."""
         if isinstance(value, YamlMap):

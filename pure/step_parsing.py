@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Final, cast
 
-from pure.parse_context import NAME_PATTERN, VARIABLE_PATTERN, ParseContext
+from pure.parse_context import VARIABLE_PATTERN, ParseContext
 from pure.workflow import (
     CaptureFormat,
     ClaudeCommand,
@@ -286,23 +286,4 @@ def _variable(ctx: ParseContext, value: YamlValue, path: str) -> str | None:
 
 def _step_env(ctx: ParseContext, value: YamlValue, path: str) -> dict[str, str] | None:
     mapping = ctx.mapping(value, path, "a mapping of variable names to values")
-    if mapping is None:
-        return None
-    start = ctx.checkpoint()
-    result: dict[str, str] = {}
-    for entry in mapping.entries:
-        entry_path = child_path(path, entry.key)
-        ctx.locations[entry_path] = entry.key_location
-        if NAME_PATTERN.fullmatch(entry.key) is None:
-            ctx.problem(
-                entry_path,
-                entry.key_location,
-                f"expected an environment variable name, found {entry.key!r}",
-                expected="a name like PROJECT_DIR",
-                found=repr(entry.key),
-            )
-            continue
-        text = ctx.text(entry.value, entry_path)
-        if text is not None:
-            result[entry.key] = text
-    return result if ctx.clean_since(start) else None
+    return None if mapping is None else ctx.variables(mapping, path, ctx.text)

@@ -15,7 +15,7 @@ from typing import Final, cast
 from returns.result import Failure, Result, Success
 
 from pure.map_parsing import check_max_parallel_values, json_path_text, parse_map
-from pure.parse_context import NAME_PATTERN, VARIABLE_PATTERN, ParseContext
+from pure.parse_context import VARIABLE_PATTERN, ParseContext
 from pure.policy_parsing import (
     ERROR_POLICY_SHORTCUTS,
     parse_error_policy,
@@ -150,26 +150,7 @@ def _env_value(ctx: ParseContext, value: YamlValue, path: str) -> EnvValue | Non
 def _env_entries(
     ctx: ParseContext, mapping: YamlMap, path: str, skip: frozenset[str] = frozenset()
 ) -> dict[str, EnvValue] | None:
-    start = ctx.checkpoint()
-    result: dict[str, EnvValue] = {}
-    for entry in mapping.entries:
-        if entry.key in skip:
-            continue
-        entry_path = child_path(path, entry.key)
-        ctx.locations[entry_path] = entry.key_location
-        if NAME_PATTERN.fullmatch(entry.key) is None:
-            ctx.problem(
-                entry_path,
-                entry.key_location,
-                f"expected an environment variable name, found {entry.key!r}",
-                expected="a name like PROJECT_DIR",
-                found=repr(entry.key),
-            )
-            continue
-        value = _env_value(ctx, entry.value, entry_path)
-        if value is not None:
-            result[entry.key] = value
-    return result if ctx.clean_since(start) else None
+    return ctx.variables(mapping, path, lambda value, at: _env_value(ctx, value, at), skip)
 
 
 def _env(ctx: ParseContext, value: YamlValue, path: str) -> dict[str, EnvValue] | None:
