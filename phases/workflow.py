@@ -95,7 +95,7 @@ def _planned(
             return Effect.fail(
                 PhaseFailure.of_input(
                     "map.input changed since the job started (its content hash differs); "
-                    "resume with --force to run the remaining items on the new input",
+                    "resume with --force to go on if its work items are still the same",
                 )
             )
         planned: Effect[list[WorkAssignment], PhaseFailure, MapEnv] = plan_assignments(
@@ -108,11 +108,15 @@ def _planned(
     ) -> Effect[list[WorkAssignment], PhaseFailure, MapEnv]:
         keys = tuple(assignment.item_key for assignment in assignments)
         if prior.planned:
-            if keys != prior.state.item_keys and not prior.force:
+            if keys != prior.state.item_keys:
+                # Even with --force: an item that changed is another item, and a
+                # job's items are fixed when it is planned. Nothing was run.
+                old, new = set(prior.state.item_keys), set(keys)
                 return Effect.fail(
                     PhaseFailure.of_input(
-                        "the work items differ from those the job was planned with; "
-                        "resume with --force to run the remaining items anyway",
+                        f"the work items differ from those the job was planned with "
+                        f"({len(new - old)} new or changed, {len(old - new)} gone); "
+                        "start a new job for the new input",
                     )
                 )
             return Effect.pure(assignments)

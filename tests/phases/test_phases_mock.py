@@ -284,3 +284,29 @@ async def test_merge_block_that_cannot_resolve_is_tried_three_times(
     assert len(failed) == 1 and failed[0].failure is not None
     assert failed[0].failure.kind == "merge_conflict"
     assert sum(1 for run in kit.executor.runs if "resolve" in run.spec.argv[-1]) == 3
+
+
+async def test_resume_refuses_work_items_that_changed_even_with_force() -> None:
+    from phases.jobs import resume_job
+
+    env = mock_phase_env()
+    kit = mock_kit(env)
+    kit.executor.on("generate", stdout="2", effect=kit.writes("items.json", items(2).decode()))
+    kit.executor.on("item1", exit_code=1)
+    wf = workflow(FULL)
+    first = await run_job(env, wf)
+    assert first.status == "partial"
+    record = await kit.store.job("job-1")
+    assert record is not None
+    # the input now has other items: the job's plan no longer matches
+    changed = [{"name": "other"}, {"name": "item1"}]
+    files = {**kit.worktrees.branch_files("forkmerge/job-1")}
+    files["items.json"] = json.dumps(changed).encode()
+    head = kit.worktrees.head_of("forkmerge/job-1")
+    kit.repository.branches["forkmerge/job-1"] = kit.repository.commit(files, [head], "changed")
+    resumed = await resume_job(
+        wf, record, workflow_text="", variables={}, max_parallel=2, force=True, retry_failed=True
+    ).run(env)
+    job: JobResult = resumed.unwrap()
+    assert job.failure is not None and job.failure.user_error
+    assert "differ from those the job was planned with" in job.failure.message
