@@ -92,7 +92,16 @@ class ConsoleProgress:
                 else:
                     self._refresh()
         elif kind == "cleanup_failed":
-            self._print(f"  warning: cleanup of item {event.get('item_key')}: {event.get('error')}")
+            what = f"item {event['item_key']}" if event.get("item_key") else "the job's worktrees"
+            self._print(
+                f"  warning: cleanup of {what} failed: {event.get('error')} "
+                "(python -m phases worktrees clean removes what is left)"
+            )
+        elif kind == "disk_warning":
+            self._print(
+                f"  warning: the disk holding {event.get('path')} is "
+                f"{event.get('percent')}% full ({event.get('free_bytes')} bytes free)"
+            )
         elif kind == "job_finished":
             self._print(
                 f"job {event.get('job_id')} {event.get('status')}: "
