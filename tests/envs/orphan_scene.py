@@ -92,6 +92,12 @@ class Scene:
         )
 
 
+# What the scene holds besides forkmerge's leftovers: the user's branches (one
+# in forkmerge's namespace but of no known job) and the job branches.
+USERS = {"main", "feature", "gone", "topic", "forkmerge-agents/stranger/z"}
+JOB_BRANCHES = {"forkmerge/live", "forkmerge/crashed", "forkmerge/vanish"}
+
+
 def ok(result: object) -> Worktree:
     assert isinstance(result, Success), result
     worktree: Worktree = result.unwrap()

@@ -32,7 +32,9 @@ from envs.worktree_layout import MARKER_FILE, read_marker, write_marker
 from pure.job_events import ItemMerged, ItemStarted, ItemSucceeded, JobPlanned
 from tests.envs.orphan_scene import (
     DAY,
+    JOB_BRANCHES,
     OLD,
+    USERS,
     Scene,
     build_scene,
     init_repository,
@@ -42,8 +44,6 @@ from tests.envs.orphan_scene import (
     record,
 )
 
-USERS = {"main", "feature", "gone", "topic", "forkmerge-agents/stranger/z"}
-JOB_BRANCHES = {"forkmerge/live", "forkmerge/crashed", "forkmerge/vanish"}
 LIVE = {"forkmerge-agents/live/a"}
 
 

@@ -30,16 +30,15 @@ from phases.cli_worktrees import (
     worktrees_list_command,
 )
 from tests.envs.orphan_scene import (
+    JOB_BRANCHES,
     OLD,
+    USERS,
     Scene,
     build_scene,
     init_repository,
     isolate_git,
     merged_agent,
 )
-
-USERS = {"main", "feature", "gone", "topic", "forkmerge-agents/stranger/z"}
-JOB_BRANCHES = {"forkmerge/live", "forkmerge/crashed", "forkmerge/vanish"}
 
 
 @pytest.fixture
