@@ -39,6 +39,7 @@ import trio
 from pygit2.enums import CheckoutStrategy, RepositoryOpenFlag
 from returns.result import Failure, Result
 
+from envs.git_checkout import placeholder_commit
 from envs.git_repository import (
     GitProblem,
     RepositoryLocation,
@@ -47,6 +48,7 @@ from envs.git_repository import (
     run_git,
 )
 from envs.protocols import Worktree, WorktreeError
+from envs.tree_removal import remove_tree
 from envs.worktree_layout import (
     WorktreeMarker,
     agent_branch,
@@ -71,8 +73,8 @@ _SLOT_NAME = re.compile(r"pool-(0|[1-9][0-9]{0,8})")
 _LOADED_AT = time.time()  # as in envs.git_worktrees: older markers with our pid are not ours
 
 AddWorktree = Callable[[pygit2.Repository, pygit2.Reference, str, WorktreeMarker], None]
+FillWorktree = Callable[[str, pygit2.Oid], None]
 Discard = Callable[[pygit2.Repository, str, str], None]
-RemoveTree = Callable[[str], None]
 
 
 def pool_slot_name(slot: int) -> str:
@@ -138,6 +140,15 @@ def _empty_directories(root: str) -> list[str]:
     )
 
 
+@final
+@attrs.frozen
+class _EmptySlot:
+    """A slot just added on its temporary branch, its files not checked out yet."""
+
+    worktree: Worktree
+    marker: WorktreeMarker
+
+
 def _open_slot(path: str) -> pygit2.Repository:
     if not os.path.isdir(path):
         raise GitProblem(f"pool worktree {path} does not exist")
@@ -170,9 +181,9 @@ class GitPoolSlots:
     Created by :class:`~envs.git_worktrees.GitWorktreeManager` with its location,
     state directory and lock (slot operations move refs, so they take turns with
     the manager's own), and with its helpers: ``add`` adds and marks a worktree
-    (undoing it all on failure), ``discard`` deletes one quietly, ``marker`` reads
-    a worktree's marker (pending ones included) and ``remove_tree`` deletes a
-    directory tree, read-only parts included.
+    (undoing it all on failure), ``fill`` checks a commit's files out into a new,
+    empty worktree (:func:`envs.git_checkout.fill_worktree`), ``discard`` deletes
+    one quietly, ``marker`` reads a worktree's marker (pending ones included).
     """
 
     def __init__(
@@ -182,17 +193,17 @@ class GitPoolSlots:
         lock: trio.Lock,
         *,
         add: AddWorktree,
+        fill: FillWorktree,
         discard: Discard,
         marker: Callable[[str], WorktreeMarker | None],
-        remove_tree: RemoveTree,
     ) -> None:
         self._location = location
         self._state_dir = state_dir
         self._lock = lock
         self._add = add
+        self._fill = fill
         self._discard = discard
         self._marker = marker
-        self._remove_tree = remove_tree
 
     # -- create ---------------------------------------------------------------------------
 
@@ -205,7 +216,8 @@ class GitPoolSlots:
         an earlier process is replaced; one this process made is an error.
         Cancellation is possible while waiting for the manager's lock; once
         started, the creation runs to its end (a cancelled caller would lose the
-        worktree it made).
+        worktree it made). The checkout of the files runs without the lock,
+        beside other slots' and agents' operations.
         """
         operation = "create_pool_worktree"
         problem = name_problem("job id", job_id)
@@ -215,16 +227,27 @@ class GitPoolSlots:
             problem = f"parent branch {parent_branch!r} is not the branch of job {job_id}"
         if problem is not None:
             return Failure(WorktreeError(operation, problem))
+        subject = f"pool slot {slot} of job {job_id}"
         async with self._lock:  # waiting may be cancelled: nothing has changed yet
             with trio.CancelScope(shield=True):
-                created = await run_git(
-                    operation,
-                    f"pool slot {slot} of job {job_id}",
-                    partial(self._create, job_id, slot, parent_branch),
+                added = await run_git(
+                    operation, subject, partial(self._add_empty, job_id, slot, parent_branch)
                 )
-        return created
+        if isinstance(added, Failure):
+            return added
+        empty = added.unwrap()
+        with trio.CancelScope(shield=True):
+            filled = await run_git(operation, subject, partial(self._fill_slot, empty))
+            async with self._lock:
+                if isinstance(filled, Failure):
+                    await run_git(operation, subject, partial(self._undo, empty))
+                    settled: Result[Worktree, WorktreeError] = Failure(filled.failure())
+                else:
+                    settled = await run_git(operation, subject, partial(self._settle, empty))
+        return settled
 
-    def _create(self, job_id: str, slot: int, parent_branch: str) -> Worktree:
+    def _add_empty(self, job_id: str, slot: int, parent_branch: str) -> _EmptySlot:
+        """Add the slot's worktree on a temporary branch at the placeholder commit."""
         repo = open_repository(self._location)
         start = repo[branch_head(repo, parent_branch)].peel(pygit2.Commit)
         name = pool_slot_name(slot)
@@ -234,23 +257,45 @@ class GitPoolSlots:
         if os.path.isdir(admin):
             self._replace_leftover(repo, identifier, path)
         elif os.path.lexists(path):
-            self._remove_tree(path)  # our directory without git metadata: a crash leftover
+            remove_tree(path)  # our directory without git metadata: a crash leftover
         temporary = agent_branch(job_id, name)
-        reference = repo.create_branch(temporary, start, True)
+        placeholder = repo[placeholder_commit(repo)].peel(pygit2.Commit)
+        reference = repo.create_branch(temporary, placeholder, True)
         marker = WorktreeMarker(
             job_id, name, temporary, path, str(start.id), time.time(), os.getpid()
         )
         try:
             self._add(repo, reference, identifier, marker)
-            _open_slot(path).set_head(start.id)
-            write_marker(admin, attrs.evolve(marker, branch=""))
         except BaseException:
-            self._discard(repo, identifier, path)
             with contextlib.suppress(pygit2.GitError, KeyError):
                 _delete_branch(repo, temporary)
             raise
-        _delete_branch(repo, temporary)
-        return Worktree(identifier, path, "", str(start.id))
+        return _EmptySlot(Worktree(identifier, path, "", str(start.id)), marker)
+
+    def _fill_slot(self, empty: _EmptySlot) -> None:
+        """Check the start commit's files out and detach the slot's HEAD at it."""
+        start = pygit2.Oid(hex=empty.worktree.base_commit)
+        self._fill(empty.worktree.path, start)
+        _open_slot(empty.worktree.path).set_head(start)
+
+    def _settle(self, empty: _EmptySlot) -> Worktree:
+        """Record the slot as idle and delete its temporary branch."""
+        try:
+            write_marker(
+                self._location.admin_dir(empty.worktree.name),
+                attrs.evolve(empty.marker, branch=""),
+            )
+            _delete_branch(open_repository(self._location), empty.marker.branch)
+        except BaseException:
+            self._undo(empty)
+            raise
+        return empty.worktree
+
+    def _undo(self, empty: _EmptySlot) -> None:
+        repo = open_repository(self._location)
+        self._discard(repo, empty.worktree.name, empty.worktree.path)
+        with contextlib.suppress(pygit2.GitError, KeyError):
+            _delete_branch(repo, empty.marker.branch)
 
     def _replace_leftover(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
         recorded = repo.lookup_worktree(identifier).path

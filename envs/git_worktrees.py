@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import stat
 import time
 from collections.abc import Callable
 from functools import partial
@@ -15,6 +13,7 @@ import pygit2
 import trio
 from returns.result import Failure, Result, Success
 
+from envs.git_checkout import CheckoutFilters, fill_worktree, placeholder_commit
 from envs.git_pool_slots import GitPoolSlots, leftover_slot, slot_branches
 from envs.git_repository import (
     GitProblem,
@@ -28,6 +27,7 @@ from envs.git_repository import (
 )
 from envs.paths import PathError, read_inside, write_inside
 from envs.protocols import Worktree, WorktreeError
+from envs.tree_removal import remove_tree
 from envs.worktree_layout import (
     MARKER_FILE,
     WorktreeMarker,
@@ -53,28 +53,6 @@ _LOADED_AT = time.time()
 
 def _same_path(a: str, b: str) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _make_tree_writable(path: str) -> None:
-    # Top-down: each directory is made enterable before os.walk lists it.
-    os.chmod(path, os.stat(path).st_mode | stat.S_IRWXU)
-    for directory, subdirectories, _files in os.walk(path):
-        for subdirectory in subdirectories:
-            child = os.path.join(directory, subdirectory)
-            if not os.path.islink(child):
-                os.chmod(child, os.stat(child).st_mode | stat.S_IRWXU)
-
-
-def _remove_tree(path: str) -> None:
-    """Delete ``path`` and everything below it, read-only directories included."""
-    if os.path.islink(path) or not os.path.isdir(path):
-        os.unlink(path)
-        return
-    try:
-        shutil.rmtree(path)
-    except OSError:
-        _make_tree_writable(path)
-        shutil.rmtree(path)
 
 
 def _checked_out_branch(path: str) -> str | None:
@@ -120,14 +98,15 @@ class GitWorktreeManager:
         self._location = locate_repository(repo_path)
         self._state_dir = os.path.abspath(state_dir or self._location.default_state_dir)
         self._lock = trio.Lock()
+        self._filters = CheckoutFilters()
         self._pool_slots = GitPoolSlots(
             self._location,
             self._state_dir,
             self._lock,
             add=self._add,
+            fill=self._fill,
             discard=self._discard_quietly,
             marker=self._marker,
-            remove_tree=_remove_tree,
         )
 
     @property
@@ -171,6 +150,10 @@ class GitWorktreeManager:
         ``parent_branch`` must be a job branch ``forkmerge/<job>``. A leftover
         worktree and branch of the same agent from an earlier process (a
         resumed job) are replaced; one this process still uses is an error.
+        Only adding the (empty) worktree and its branch takes the manager's turn;
+        the checkout of the files runs beside other agents' operations. Once the
+        worktree is added, cancellation waits for the creation to end (or to be
+        undone after a failure).
         """
         operation = "create_agent_worktree"
         problem = name_problem("agent name", name)
@@ -179,12 +162,20 @@ class GitWorktreeManager:
             problem = f"parent branch {parent_branch!r} is not a forkmerge job branch"
         if problem is not None or job_id is None:
             return Failure(WorktreeError(operation, problem or ""))
+        subject = f"branch {agent_branch(job_id, name)}"
         async with self._lock:
-            return await run_git(
-                operation,
-                f"branch {agent_branch(job_id, name)}",
-                partial(self._create_agent, job_id, name, parent_branch),
+            added = await run_git(
+                operation, subject, partial(self._create_agent, job_id, name, parent_branch)
             )
+        if isinstance(added, Failure):
+            return added
+        empty = added.unwrap()
+        with trio.CancelScope(shield=True):
+            filled = await run_git(operation, subject, partial(self._fill_agent, empty))
+            if isinstance(filled, Failure):
+                async with self._lock:
+                    await run_git(operation, subject, partial(self._undo_agent, empty))
+        return filled
 
     async def agent_leftovers(self, job_id: str) -> Result[list[Worktree], WorktreeError]:
         """Agent branches ``forkmerge-agents/<job_id>/*`` and marked agent worktrees of the job."""
@@ -284,7 +275,7 @@ class GitWorktreeManager:
         admin = self._location.admin_dir(identifier)
         if not os.path.isdir(admin):
             if os.path.lexists(path):
-                _remove_tree(path)  # our directory without git metadata: a crash leftover
+                remove_tree(path)  # our directory without git metadata: a crash leftover
             return None
         self._check_recorded_path(repo, identifier, path)
         marker = read_marker(admin)
@@ -299,6 +290,7 @@ class GitWorktreeManager:
         return marker
 
     def _create_agent(self, job_id: str, name: str, parent_branch: str) -> Worktree:
+        """Add the agent's worktree on its branch at the placeholder commit (no files yet)."""
         repo = open_repository(self._location)
         start = repo[branch_head(repo, parent_branch)].peel(pygit2.Commit)
         branch = agent_branch(job_id, name)
@@ -314,11 +306,35 @@ class GitWorktreeManager:
                 raise GitProblem(f"worktree {path} of branch {branch} is already in use")
             self._discard(repo, identifier, path)  # left over by an earlier process
         elif os.path.lexists(path):
-            _remove_tree(path)
-        reference = repo.create_branch(branch, start, True)
+            remove_tree(path)
+        placeholder = repo[placeholder_commit(repo)].peel(pygit2.Commit)
+        reference = repo.create_branch(branch, placeholder, True)
         marker = WorktreeMarker(job_id, name, branch, path, str(start.id), time.time(), os.getpid())
         self._add(repo, reference, identifier, marker)
         return Worktree(identifier, path, branch, marker.base_commit)
+
+    def _fill_agent(self, empty: Worktree) -> Worktree:
+        """Check the base commit's files out into the agent's new worktree, then move its
+        branch there from the placeholder."""
+        start = pygit2.Oid(hex=empty.base_commit)
+        self._fill(empty.path, start)
+        repo = open_repository(self._location)
+        reference = repo.lookup_branch(empty.branch)
+        if reference is None:
+            raise GitProblem(f"branch {empty.branch} vanished while its files were checked out")
+        reference.set_target(start)
+        return empty
+
+    def _fill(self, path: str, commit: pygit2.Oid) -> None:
+        fill_worktree(path, commit, self._filters)
+
+    def _undo_agent(self, worktree: Worktree) -> None:
+        repo = open_repository(self._location)
+        self._discard_quietly(repo, worktree.name, worktree.path)
+        with contextlib.suppress(pygit2.GitError, KeyError):
+            reference = repo.lookup_branch(worktree.branch)
+            if reference is not None:
+                reference.delete()
 
     def _check_recorded_path(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
         recorded = repo.lookup_worktree(identifier).path
@@ -350,7 +366,7 @@ class GitWorktreeManager:
     def _drop_pending_marker(self, identifier: str) -> None:
         pending = self._pending_marker_dir(identifier)
         if os.path.lexists(pending):
-            _remove_tree(pending)
+            remove_tree(pending)
         with contextlib.suppress(OSError):  # the last one out removes the directory
             os.rmdir(os.path.dirname(pending))
 
@@ -400,22 +416,33 @@ class GitWorktreeManager:
 
         Idempotent: whatever is already gone is skipped. A worktree without
         forkmerge's marker, or a branch outside forkmerge's namespaces, is
-        refused and left alone.
+        refused and left alone. The files are deleted first, beside other
+        operations; only pruning git's metadata and deleting the branch take the
+        manager's turn. Once the files are being deleted, cancellation waits for
+        the removal to end.
         """
+        operation = "remove_worktree"
         problem = worktree_id_problem(worktree.name)
         if problem is not None:
-            return Failure(WorktreeError("remove_worktree", problem))
-        async with self._lock:
-            return await run_git(
-                "remove_worktree",
-                f"worktree {worktree.path}",
-                partial(self._remove, worktree, delete_branch),
+            return Failure(WorktreeError(operation, problem))
+        subject = f"worktree {worktree.path}"
+        with trio.CancelScope(shield=True):
+            deleted = await run_git(
+                operation, subject, partial(self._delete_files, worktree, delete_branch)
             )
+            if isinstance(deleted, Failure):
+                return deleted
+            async with self._lock:
+                unregistered = await run_git(
+                    operation, subject, partial(self._unregister, worktree, deleted.unwrap())
+                )
+        return unregistered
 
-    def _remove(self, worktree: Worktree, delete_branch: bool) -> None:
+    def _delete_files(self, worktree: Worktree, delete_branch: bool) -> list[str]:
+        """Check that ``worktree`` is forkmerge's and delete its directory; the branches
+        to delete with it."""
         if delete_branch and worktree.branch and not owns_branch(worktree.branch):
             raise GitProblem(f"branch {worktree.branch} is not forkmerge's; nothing was removed")
-        repo = open_repository(self._location)
         admin = self._location.admin_dir(worktree.name)
         branches = [worktree.branch] if worktree.branch else []
         if os.path.isdir(admin):
@@ -440,23 +467,29 @@ class GitWorktreeManager:
                 f"{worktree.path} is not {worktree.name} in the state directory "
                 f"{self._state_dir}; it was left alone"
             )
+        if os.path.lexists(worktree.path):
+            remove_tree(worktree.path)
+        return branches if delete_branch else []
+
+    def _unregister(self, worktree: Worktree, branches: list[str]) -> None:
+        """Prune the (deleted) worktree's git metadata and delete ``branches``."""
+        repo = open_repository(self._location)
         self._discard(repo, worktree.name, worktree.path)
-        if delete_branch:
-            for branch in branches:
-                reference = repo.lookup_branch(branch)
-                if reference is not None:
-                    reference.delete()
+        for branch in branches:
+            reference = repo.lookup_branch(branch)
+            if reference is not None:
+                reference.delete()
 
     def _discard(self, repo: pygit2.Repository, identifier: str, path: str) -> None:
         """Delete a worktree's directory and prune its metadata (ownership already checked)."""
         if os.path.lexists(path):
-            _remove_tree(path)
+            remove_tree(path)
         admin = self._location.admin_dir(identifier)
         if os.path.isdir(admin):
             try:
                 repo.lookup_worktree(identifier).prune(True)
             except (KeyError, OSError, pygit2.GitError):
-                _remove_tree(admin)  # metadata too damaged for libgit2: remove it as prune would
+                remove_tree(admin)  # metadata too damaged for libgit2: remove it as prune would
         self._drop_pending_marker(identifier)
 
     def _discard_quietly(self, repo: pygit2.Repository, identifier: str, path: str) -> None:

@@ -473,3 +473,21 @@ async def test_a_failed_creation_leaves_no_branch_nor_worktree(
     assert error.operation == "create_pool_worktree"
     assert agent_branches(git_repo) == []
     assert git_repo.worktree_paths() == [git_repo.path]
+
+
+async def test_a_slot_whose_checkout_fails_is_undone(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, _, job = await setup(git_repo)
+
+    def full_disk(path: str, commit: object, filters: object) -> None:
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr("envs.git_worktrees.fill_worktree", full_disk)
+    error = error_of(await manager.create_pool_worktree("job1", 0, JOB))
+
+    assert error.operation == "create_pool_worktree"
+    assert "No space left on device" in error.message
+    assert agent_branches(git_repo) == []
+    assert sorted(os.listdir(manager.state_dir)) == [job.name]
+    assert len(git_repo.worktree_paths()) == 2

@@ -12,7 +12,7 @@ import pytest
 
 from envs.git_merger import GitMerger
 from envs.git_repository import NotARepositoryError, locate_repository
-from envs.git_worktrees import GitWorktreeManager, _make_tree_writable, _remove_tree
+from envs.git_worktrees import GitWorktreeManager
 from envs.protocols import Worktree
 from envs.worktree_layout import MARKER_FILE, worktree_id
 from tests.envs.conftest import GitRepo, admin_dir, error_of, marker_of, ok, read, write
@@ -477,58 +477,6 @@ async def test_remove_copes_with_metadata_libgit2_cannot_read(git_repo: GitRepo)
     assert not git_repo.has_branch(agent.branch)
 
 
-def test_read_only_trees_are_made_removable(tmp_path: Path) -> None:
-    top = tmp_path / "top"
-    (top / "a" / "b").mkdir(parents=True)
-    (top / "a" / "b" / "f.txt").write_text("f")
-    os.symlink(tmp_path, top / "a" / "link")
-    for directory in (top / "a" / "b", top / "a", top):
-        os.chmod(directory, stat.S_IRUSR | stat.S_IXUSR)
-
-    _make_tree_writable(str(top))
-
-    for directory in (top, top / "a", top / "a" / "b"):
-        assert stat.S_IMODE(os.stat(directory).st_mode) & stat.S_IRWXU == stat.S_IRWXU
-    shutil.rmtree(top)
-
-
-def test_remove_tree_retries_after_making_the_tree_writable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Running as root, permissions never stop rmtree: simulate the first refusal.
-    top = tmp_path / "top"
-    (top / "a").mkdir(parents=True)
-    os.chmod(top / "a", stat.S_IRUSR | stat.S_IXUSR)
-    real_rmtree = shutil.rmtree
-    calls: list[str] = []
-
-    def refuse_once(path: str) -> None:
-        calls.append(path)
-        if len(calls) == 1:
-            raise PermissionError(13, "Permission denied", path)
-        real_rmtree(path)
-
-    monkeypatch.setattr(shutil, "rmtree", refuse_once)
-    _remove_tree(str(top))
-
-    assert calls == [str(top), str(top)]
-    assert not top.exists()
-
-
-def test_remove_tree_removes_a_file_or_link_in_place_of_a_directory(tmp_path: Path) -> None:
-    target = tmp_path / "target"
-    target.mkdir()
-    (target / "kept.txt").write_text("kept")
-    os.symlink(target, tmp_path / "link")
-    (tmp_path / "file").write_text("x")
-
-    _remove_tree(str(tmp_path / "link"))
-    _remove_tree(str(tmp_path / "file"))
-
-    assert (target / "kept.txt").read_text() == "kept"
-    assert sorted(os.listdir(tmp_path)) == ["target"]
-
-
 async def test_a_detached_job_worktree_is_checked_out_again(git_repo: GitRepo) -> None:
     manager = GitWorktreeManager(git_repo.path)
     job = ok(await manager.create_job_worktree("job1"))
@@ -537,3 +485,45 @@ async def test_a_detached_job_worktree_is_checked_out_again(git_repo: GitRepo) -
     again = ok(await manager.create_job_worktree("job1"))
 
     assert git_repo.git("symbolic-ref", "--short", "HEAD", cwd=again.path) == "forkmerge/job1"
+
+
+async def test_a_checkout_that_fails_after_the_worktree_was_added_is_undone(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = GitWorktreeManager(git_repo.path)
+    job = ok(await manager.create_job_worktree("job1"))
+
+    def full_disk(path: str, commit: object, filters: object) -> None:
+        raise OSError(28, "No space left on device", path)
+
+    monkeypatch.setattr("envs.git_worktrees.fill_worktree", full_disk)
+    error = error_of(await manager.create_agent_worktree("agent-1", job.branch))
+
+    assert error.operation == "create_agent_worktree"
+    assert "No space left on device" in error.message
+    assert not git_repo.has_branch("forkmerge-agents/job1/agent-1")
+    assert sorted(os.listdir(manager.state_dir)) == [job.name]
+    assert git_repo.worktree_paths() == [git_repo.path, job.path]
+
+
+async def test_the_agent_branch_reaches_its_base_only_once_the_files_are_there(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = GitWorktreeManager(git_repo.path)
+    job = ok(await manager.create_job_worktree("job1"))
+    seen: list[tuple[list[str], str]] = []
+    real_fill = GitWorktreeManager._fill
+
+    def observing(self: GitWorktreeManager, path: str, commit: object) -> None:
+        seen.append((sorted(os.listdir(path)), git_repo.rev("forkmerge-agents/job1/agent-1")))
+        real_fill(self, path, commit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GitWorktreeManager, "_fill", observing)
+    agent = ok(await manager.create_agent_worktree("agent-1", job.branch))
+
+    # While the files are checked out the branch is at the empty placeholder commit, which
+    # no merge ever took: a process killed then leaves an agent that resume runs again.
+    [(files_before, branch_before)] = seen
+    assert files_before == [".git"]
+    assert git_repo.git("ls-tree", branch_before) == ""
+    assert git_repo.rev(agent.branch) == git_repo.rev(job.branch)
