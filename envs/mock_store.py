@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from envs.job_records import ItemRow, JobRecord, JobStatus
+from envs.store_pruning import JobRows
 from pure.job_events import JobPlanned, PhaseFinished
 from pure.job_state import ItemRecord, ItemStatus, JobState, PhaseStatus, apply
 
@@ -245,6 +246,25 @@ class MemoryJobStore:
         await self._enter("item_counts", job_id)
         state = self._states.get(job_id, JobState())
         return dict(zip(tuple(ItemStatus), state.counts, strict=True))
+
+    def _rows(self, job_id: str) -> JobRows:
+        if job_id not in self.records:
+            return JobRows()
+        state = self._states[job_id]
+        return JobRows(1, len(self.logs[job_id]), len(state.records), len(state.phases))
+
+    async def job_rows(self, job_id: str) -> JobRows:
+        await self._enter("job_rows", job_id)
+        return self._rows(job_id)
+
+    async def delete_job(self, job_id: str) -> JobRows:
+        """Forget the job's record, events and state; what the SQLite store would have deleted."""
+        await self._enter("delete_job", job_id)
+        rows = self._rows(job_id)
+        self.records.pop(job_id, None)
+        self.logs.pop(job_id, None)
+        self._states.pop(job_id, None)
+        return rows
 
 
 @final

@@ -15,6 +15,7 @@ import attrs
 from returns.result import Result
 
 from envs.job_records import ItemRow, JobRecord, JobStatus
+from envs.store_pruning import JobRows
 from pure.job_state import ItemRecord, ItemStatus, PhaseStatus
 
 __all__ = [
@@ -364,6 +365,18 @@ class JobStore(Protocol):
 
     async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
         """The outputs of the phase's last successful finish, ``None`` if it never finished."""
+        ...
+
+    async def job_rows(self, job_id: str) -> JobRows:
+        """How many records of the job the store holds: job, events, items, phases."""
+        ...
+
+    async def delete_job(self, job_id: str) -> JobRows:
+        """Forget the job: its record, events, items and phases, all at once or none.
+
+        Returns what was deleted (all 0 for an unknown job); other jobs are
+        untouched. What ``jobs prune`` uses; never called on a running job.
+        """
         ...
 
 

@@ -34,6 +34,7 @@ import attrs
 import trio
 
 from envs.job_records import ItemRow, JobRecord, JobStatus
+from envs.store_pruning import JobRows, count_job_rows, delete_job_rows
 from envs.store_schema import (
     StoreError,
     Synchronous,
@@ -44,7 +45,15 @@ from envs.store_schema import (
 from pure.job_events import JobEvent, JobPlanned, structure_event, unstructure_event
 from pure.job_state import ItemRecord, ItemStatus, PhaseStatus
 
-__all__ = ["DATABASE_NAME", "ItemRow", "JobRecord", "JobStatus", "SqliteJobStore", "StoreError"]
+__all__ = [
+    "DATABASE_NAME",
+    "ItemRow",
+    "JobRecord",
+    "JobRows",
+    "JobStatus",
+    "SqliteJobStore",
+    "StoreError",
+]
 
 DATABASE_NAME = "jobs.sqlite3"
 
@@ -192,9 +201,7 @@ class _Database:
 
     def _append(self, connection: sqlite3.Connection, job_id: str, events: list[JobEvent]) -> None:
         now = self.now()
-        row = connection.execute(
-            "SELECT planned FROM jobs WHERE job_id = ?", (job_id,)
-        ).fetchone()
+        row = connection.execute("SELECT planned FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             raise StoreError(self.path, f"has no job {job_id!r} to append events to")
         planned = bool(row[0])
@@ -524,6 +531,24 @@ class SqliteJobStore:
             self._db.set_agent_branch, job_id=job_id, item_key=item_key, branch=branch
         )
         await self._run(f"update item {item_key!r} of job {job_id!r}", operation)
+
+    # -- pruning ------------------------------------------------------------------------------
+
+    async def job_rows(self, job_id: str) -> JobRows:
+        """How many rows of ``job_id`` each table holds (all 0 for an unknown job)."""
+        operation = functools.partial(count_job_rows, job_id=job_id)
+        return await self._run(f"count the rows of job {job_id!r}", operation)
+
+    async def delete_job(self, job_id: str) -> JobRows:
+        """Delete every row of ``job_id`` (record, events, items, phases) in one transaction.
+
+        Returns the rows deleted (all 0 for an unknown job: deleting twice is
+        fine). On failure (a :class:`StoreError`) nothing is deleted. Other
+        jobs' rows are never touched. Cancellation: as for every call, once
+        the transaction has started it is committed.
+        """
+        operation = functools.partial(delete_job_rows, job_id=job_id)
+        return await self._run(f"delete job {job_id!r}", operation)
 
     # -- lifetime -----------------------------------------------------------------------------
 

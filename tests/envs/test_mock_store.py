@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import attrs
 import pytest
 import trio
 import trio.testing
+from hypothesis import HealthCheck, given, settings
 
 from envs.job_records import JobRecord, JobStatus
 from envs.mock_store import (
@@ -17,8 +21,18 @@ from envs.mock_store import (
     RecordingEventSink,
 )
 from envs.protocols import Clock, EventSink, JobStore
-from pure.job_events import ItemMerged, ItemStarted, ItemSucceeded, JobPlanned, PhaseStarted
+from envs.store import SqliteJobStore
+from envs.store_pruning import JobRows
+from pure.job_events import (
+    ItemMerged,
+    ItemStarted,
+    ItemSucceeded,
+    JobEvent,
+    JobPlanned,
+    PhaseStarted,
+)
 from pure.job_state import InvalidTransition, ItemStatus
+from tests.envs.test_store import valid_runs
 
 
 def test_implements_the_protocols() -> None:
@@ -166,3 +180,62 @@ def test_wall_clock_outside_trio_reads_its_start() -> None:
     assert clock.now() == 42.0
     clock.set(7.0)
     assert clock.now() == 7.0
+
+
+async def test_job_store_deletes_every_record_of_one_job_and_nothing_of_the_others() -> None:
+    recorder = CallRecorder()
+    store = MemoryJobStore(recorder)
+    for job_id in ("job", "job-1", "job-2"):
+        await store.create_job(job(job_id))
+        await store.append_many(
+            job_id, [PhaseStarted("map"), JobPlanned(("a", "b")), ItemStarted("a", 1)]
+        )
+    kept = {
+        job_id: (
+            await store.job(job_id),
+            await store.events(job_id),
+            await store.items(job_id),
+            await store.phases(job_id),
+        )
+        for job_id in ("job", "job-2")
+    }
+    checked: JobStore = store
+    assert await checked.job_rows("job-1") == JobRows(jobs=1, events=3, items=2, phases=1)
+    assert await checked.delete_job("job-1") == JobRows(jobs=1, events=3, items=2, phases=1)
+    assert recorder.methods("store")[-2:] == ["store.job_rows", "store.delete_job"]
+    assert await store.job("job-1") is None
+    assert await store.events("job-1") == []
+    assert await store.items("job-1") == []
+    assert await store.phases("job-1") == {}
+    assert "job-1" not in store.records and "job-1" not in store.logs
+    assert await store.job_rows("job-1") == JobRows()
+    assert await store.delete_job("job-1") == JobRows()  # twice, or an unknown job: nothing
+    assert sorted(record.job_id for record in await store.jobs()) == ["job", "job-2"]
+    for job_id, (record, events, items, phases) in kept.items():
+        assert await store.job(job_id) == record
+        assert await store.events(job_id) == events
+        assert await store.items(job_id) == items
+        assert await store.phases(job_id) == phases
+    # the id is free again: a new job of that id starts from nothing
+    await store.create_job(job("job-1"))
+    assert await store.job_rows("job-1") == JobRows(jobs=1)
+    with pytest.raises(InvalidTransition):
+        await store.append("job-1", ItemStarted("a", 1))  # its old plan is gone too
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=valid_runs())
+async def test_job_store_counts_and_deletes_what_the_sqlite_store_does(
+    events: list[JobEvent],
+) -> None:
+    memory = MemoryJobStore()
+    with tempfile.TemporaryDirectory() as directory:
+        sqlite = SqliteJobStore(os.path.join(directory, "jobs.sqlite3"), synchronous="NORMAL")
+        stores: tuple[JobStore, JobStore] = (memory, sqlite)
+        for store in stores:
+            await store.create_job(job("job-1"))
+            await store.append_many("job-1", events)
+        counted = [await store.job_rows("job-1") for store in stores]
+        deleted = [await store.delete_job("job-1") for store in stores]
+        sqlite.close()
+    assert counted[0] == counted[1] == deleted[0] == deleted[1]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from envs import store_schema
 from envs.protocols import JobStore
-from envs.store import ItemRow, JobRecord, JobStatus, SqliteJobStore, StoreError
+from envs.store import ItemRow, JobRecord, JobRows, JobStatus, SqliteJobStore, StoreError
 from envs.store_schema import APPLICATION_ID, SCHEMA_VERSION
 from pure.job_state import (
     InvalidTransition,
@@ -685,3 +685,114 @@ async def test_concurrent_appends_share_commits_and_each_stays_all_or_nothing(
     assert sum(transactions) == 20 and len(transactions) < 20  # grouped
     counts = await store.item_counts("job-1")
     assert (counts[ItemStatus.RUNNING], counts[ItemStatus.PENDING]) == (19, 1)
+
+
+# -- deleting a job (jobs prune) ---------------------------------------------------------------
+
+
+def table_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of a job, as another program reads them."""
+    with raw(path) as connection:
+        return {
+            table: connection.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            for table in ("jobs", "events", "items", "phases")
+        }
+
+
+def without_job(rows: dict[str, list[tuple[Any, ...]]], job_id: str) -> dict[str, list[Any]]:
+    return {table: [row for row in got if row[0] != job_id] for table, got in rows.items()}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(runs=st.lists(valid_runs(), min_size=1, max_size=4), doomed=st.integers(0, 3))
+async def test_deleting_a_job_removes_every_row_of_it_and_nothing_of_the_others(
+    runs: list[list[JobEvent]], doomed: int
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "jobs.sqlite3"
+        store = SqliteJobStore(str(path), synchronous="NORMAL", now=lambda: 500.0)
+        checked: JobStore = store  # the protocol, checked by mypy
+        # job ids that share prefixes: deletion is by the whole id, never a LIKE
+        ids = ["job", "job-1", "job-10", "job_1"][: len(runs)]
+        for job_id, events in zip(ids, runs, strict=False):
+            await store.create_job(job_record(job_id))
+            await store.append_many(job_id, events)
+            rows = await store.items(job_id)
+            if rows:
+                await store.set_agent_branch(job_id, rows[0].item_key, "forkmerge-agents/x/y")
+        victim = ids[doomed % len(ids)]
+        before = table_rows(path)
+        counted = await checked.job_rows(victim)
+        state = fold(runs[ids.index(victim)])
+        assert counted.to_json() == {
+            "jobs": 1,
+            "events": len(runs[ids.index(victim)]),
+            "items": len(state.records),
+            "phases": len(state.phases),
+        }
+        assert await checked.delete_job(victim) == counted
+        after = table_rows(path)
+        assert after == without_job(before, victim)
+        assert all(row[0] != victim for rows in after.values() for row in rows)
+        assert await store.job(victim) is None
+        assert await store.job_rows(victim) == JobRows()
+        for other, events in zip(ids, runs, strict=False):
+            if other != victim:
+                assert await store.events(other) == events
+        # nothing is left to get in the way of a new job with the same id
+        await store.create_job(job_record(victim))
+        await store.append(victim, PhaseStarted("setup"))
+        assert await store.events_since(victim, 0) == [(1, PhaseStarted("setup"))]
+        store.close()
+
+
+async def test_deleting_an_unknown_job_deletes_nothing_and_twice_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = await new_store(path)
+    await store.append_many("job-1", EVERY_EVENT)
+    before = table_rows(path)
+    assert await store.delete_job("job-2") == JobRows()
+    assert await store.delete_job("job") == JobRows()  # a prefix of job-1
+    assert table_rows(path) == before
+    deleted = await store.delete_job("job-1")
+    assert deleted == JobRows(jobs=1, events=len(EVERY_EVENT), items=4, phases=2)
+    assert deleted.total == 1 + len(EVERY_EVENT) + 4 + 2
+    assert await store.delete_job("job-1") == JobRows()
+    assert await store.jobs() == []
+    store.close()
+
+
+async def test_a_deletion_that_cannot_get_the_write_lock_deletes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = await new_store(path, busy_timeout=0.05)
+    await store.append_many("job-1", EVERY_EVENT)
+    before = table_rows(path)
+    blocker = raw(path)
+    blocker.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreError) as locked:
+        await store.delete_job("job-1")
+    assert (
+        str(locked.value) == f"job database {path} cannot delete job 'job-1' (database is locked)"
+    )
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    assert table_rows(path) == before
+    store.close()
+
+
+async def test_a_deletion_failing_half_way_is_rolled_back(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    store = await new_store(path)
+    await store.append_many("job-1", EVERY_EVENT)
+    before = table_rows(path)
+    # A trigger that refuses the last statement (the jobs row): the events, items and
+    # phases already deleted in the same transaction must come back.
+    with raw(path) as connection:
+        connection.execute(
+            "CREATE TRIGGER keep_jobs BEFORE DELETE ON jobs "
+            "BEGIN SELECT RAISE(ABORT, 'jobs are kept'); END"
+        )
+    with pytest.raises(StoreError, match=r"cannot delete job 'job-1' \(jobs are kept\)"):
+        await store.delete_job("job-1")
+    assert table_rows(path) == before
+    store.close()
