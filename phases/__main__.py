@@ -37,6 +37,7 @@ from phases.cli_jobs import (
     resume_command,
     status_command,
 )
+from phases.cli_prune import PruneOptions, jobs_prune_command
 from phases.cli_worktrees import worktrees_clean_command, worktrees_list_command
 from phases.demo import demo_command
 
@@ -90,8 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--state-dir", help="forkmerge's state directory (default: inside .git)")
         return sub
 
-    jobs = job_command("jobs", "list the jobs of the repository")
+    jobs = job_command("jobs", "list the jobs of the repository; jobs prune: forget old ones")
     jobs.add_argument("--json", action="store_true")
+    _prune_arguments(jobs)
     status = job_command("status", "show one job's progress")
     status.add_argument("job")
     status.add_argument("--json", action="store_true")
@@ -150,6 +152,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _prune_arguments(jobs: argparse.ArgumentParser) -> None:
+    """``jobs prune``'s options, on ``jobs`` itself (see :func:`_refuse_prune_options`)."""
+    jobs.add_argument(
+        "action",
+        nargs="?",
+        choices=["prune"],
+        metavar="prune",
+        help="prune: remove finished jobs' records, event logs, metrics and lock files",
+    )
+    pruning = jobs.add_argument_group(
+        "jobs prune", "forget finished jobs; give --older-than, --job, or both"
+    )
+    pruning.add_argument(
+        "--older-than", metavar="AGE", help="jobs last active longer ago than AGE (30m, 2h, 3d, 1w)"
+    )
+    pruning.add_argument(
+        "--job", dest="prune_jobs", action="append", metavar="JOB", help="this job (repeatable)"
+    )
+    pruning.add_argument(
+        "--force", action="store_true", help="also interrupted jobs and jobs whose process died"
+    )
+    branches = pruning.add_mutually_exclusive_group()
+    branches.add_argument(
+        "--keep-branches",
+        dest="delete_branches",
+        action="store_const",
+        const=False,
+        help="keep the job branches forkmerge/<job> (the default: they hold the results)",
+    )
+    branches.add_argument(
+        "--delete-branches",
+        dest="delete_branches",
+        action="store_const",
+        const=True,
+        help="delete the pruned jobs' branches forkmerge/<job> too",
+    )
+    pruning.add_argument("--dry-run", action="store_true", help="print it all, change nothing")
+
+
+def _refuse_prune_options(args: argparse.Namespace) -> None:
+    """A ``jobs prune`` option given to plain ``jobs`` is a mistake, not something to ignore."""
+    given = {
+        "--older-than": args.older_than is not None,
+        "--job": args.prune_jobs is not None,
+        "--force": args.force,
+        "--keep-branches/--delete-branches": args.delete_branches is not None,
+        "--dry-run": args.dry_run,
+    }
+    for option, present in given.items():
+        if present:
+            raise UsageError(
+                f"forkmerge jobs: {option} is an option of `jobs prune`, found it without "
+                "`prune` (listing the jobs takes only --repo, --state-dir and --json)"
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     out, err = sys.stdout, sys.stderr
@@ -199,6 +257,19 @@ def _limits(args: argparse.Namespace) -> ResourceLimits:
 def _job_commands(args: argparse.Namespace, repo: str, out: TextIO, err: TextIO) -> int:
     state_dir = args.state_dir
     if args.command == "jobs":
+        if args.action == "prune":
+            pruning = PruneOptions(
+                repo,
+                state_dir,
+                tuple(args.prune_jobs or ()),
+                args.older_than,
+                args.force,
+                bool(args.delete_branches),
+                args.dry_run,
+                args.json,
+            )
+            return jobs_prune_command(pruning, out)
+        _refuse_prune_options(args)
         return jobs_command(repo, state_dir, as_json=args.json, out=out)
     if args.command == "status":
         return status_command(repo, state_dir, args.job, as_json=args.json, out=out)
