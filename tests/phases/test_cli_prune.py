@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -13,7 +15,7 @@ import attrs
 import pytest
 import trio
 
-from phases.__main__ import main
+from phases.__main__ import _parser, main
 from tests.envs.orphan_scene import init_repository, isolate_git
 from tests.envs.prune_scene import (
     STRANGERS,
@@ -343,3 +345,48 @@ def test_without_a_job_database_stray_files_are_pruned_and_none_is_created(
         capsys.readouterr().out
         == "nothing to prune: no job or stray file of forkmerge older than 1d\n"
     )
+
+
+# -- the documentation says what prune does -------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_the_documented_prune_commands_are_accepted() -> None:
+    shown = []
+    for name in ("running-jobs.md", "troubleshooting.md"):
+        text = (DOCS / name).read_text(encoding="utf-8")
+        shown += re.findall(r"^forkmerge (jobs prune[^\[\n]*)$", text, re.MULTILINE)
+        spans = re.findall(r"`(?:forkmerge |python -m phases )?(jobs prune[^`]*)`", text)
+        shown += [" ".join(span.split()) for span in spans]  # prose wraps spans
+    commands = [line for line in shown if "[" not in line]  # the synopsis is no command
+    assert len(commands) >= 4, commands
+    for command in commands:
+        words = shlex.split(command.replace("<job>", "JOB"))
+        _parser().parse_args(words)
+
+
+def test_the_troubleshooting_page_quotes_what_prune_prints(
+    scene: PruneScene, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scene.git("checkout", "--quiet", "forkmerge/done")
+    outcome = prune(scene, capsys, "--older-than", "7d", "--delete-branches")
+    quoted = " ".join((DOCS / "troubleshooting.md").read_text(encoding="utf-8").split())
+    fragments = {
+        "stopped": ["it was interrupted and holds unmerged work: ", "--force prunes it anyway"],
+        "busy": [
+            "of its worktrees or agent branches are still in the repository; remove them "
+            "first: python -m phases worktrees clean --job "
+        ],
+        "live": ["is running it, and a running job is never pruned (stop it first)"],
+        "done": [
+            "is checked out in a worktree of the repository; switch that worktree to another "
+            "branch, or prune with --keep-branches"
+        ],
+    }
+    for job_id, parts in fragments.items():
+        (line,) = [line for line in outcome.lines() if f" job {job_id} (" in line]
+        for part in parts:
+            assert part in line and part in quoted, (job_id, part)
+    assert "its process died and holds unmerged work" in outcome.line_of("kept job crashed ")
+    assert "its process died and holds unmerged work" in quoted
