@@ -176,13 +176,17 @@ async def survey_jobs(
 # -- removing -------------------------------------------------------------------------------
 
 
+def _checked_out(branch: str) -> str:
+    return (
+        f"branch {branch} is checked out in a worktree of the repository; switch that "
+        "worktree to another branch, or prune with --keep-branches"
+    )
+
+
 def _delete_branch(location: RepositoryLocation, branch: str) -> bool:
     """Delete ``branch`` unless a worktree has it checked out; whether it existed."""
     if branch in checked_out_branches(location):
-        raise GitProblem(
-            f"branch {branch} is checked out in a worktree of the repository; switch that "
-            "worktree to another branch, or prune with --keep-branches"
-        )
+        raise GitProblem(_checked_out(branch))
     reference = open_repository(location).lookup_branch(branch)
     if reference is None:
         return False  # deleted by someone else since the survey
@@ -310,7 +314,8 @@ async def prune_jobs(
     dry_run: bool,
 ) -> PruneReport:
     """Remove the jobs ``plan`` prunes (see the module docstring); with ``dry_run``, only say
-    what would go (the store rows are counted, nothing is changed).
+    what would go (the store rows are counted, nothing is changed; a job branch checked out
+    in a worktree fails the job, as it would then).
 
     A job that cannot be removed whole is ``failed`` with its reasons; the
     others go on. Cancellation: a store or git call already started finishes
@@ -325,6 +330,10 @@ async def prune_jobs(
         if not decision.prune:
             done.append(JobPruning(decision, "kept"))
         elif dry_run:
+            branch = facts.branch if decision.delete_branch else None
+            if branch is not None and branch in checked_out_branches(location):
+                done.append(JobPruning(decision, "failed", errors=(_checked_out(branch),)))
+                continue
             rows = JobRows()
             if facts.recorded and store is not None:
                 rows = await store.job_rows(facts.job_id)

@@ -274,6 +274,10 @@ def test_what_cannot_be_removed_is_exit_1_naming_it(
     scene: PruneScene, capsys: pytest.CaptureFixture[str]
 ) -> None:
     scene.git("checkout", "--quiet", "forkmerge/broke")
+    before = snapshot(scene)
+    dry = prune(scene, capsys, "--older-than", "7d", "--delete-branches", "--dry-run")
+    assert dry.code == 1 and snapshot(scene) == before  # the dry run tells the same failure
+    assert "is checked out in a worktree" in dry.line_of("failed to prune job broke ")
     outcome = prune(scene, capsys, "--older-than", "7d", "--delete-branches")
 
     assert outcome.code == 1
