@@ -17,6 +17,7 @@ from envs.git_repository import (
     update_branch_if_unchanged,
 )
 from envs.protocols import MergeConflict, MergeOutcome, WorktreeError
+from envs.tree_merge import disjoint_merge, unique_merge_base
 
 __all__ = ["GitMerger"]
 
@@ -34,12 +35,25 @@ def _conflicting_paths(index: pygit2.Index) -> tuple[str, ...]:
     return tuple(sorted(paths))
 
 
+def _disjoint_merge(
+    repo: pygit2.Repository, target: pygit2.Oid, source: pygit2.Oid
+) -> pygit2.Oid | None:
+    """The merged tree when the two sides changed disjoint paths (see :mod:`envs.tree_merge`)."""
+    base = unique_merge_base(repo, target, source)
+    if base is None:
+        return None
+    trees = (repo[commit].peel(pygit2.Commit).tree_id for commit in (base, target, source))
+    return disjoint_merge(repo, *trees)
+
+
 @final
 class GitMerger:
     """Merges branches of one repository in memory, one merge at a time.
 
-    A merge reads both branch heads, merges the commits into an in-memory
-    index (``merge_commits``), and, without conflicts, writes a merge commit
+    A merge reads both branch heads, merges their trees (only the subtrees on
+    paths changed on one side when the sides changed disjoint paths, see
+    :mod:`envs.tree_merge`; otherwise libgit2's ``merge_commits`` into an
+    in-memory index), and, without conflicts, writes a merge commit
     with parents ``[target head, source head]`` (always a merge commit, like
     ``git merge --no-ff``) and moves the target branch to it only if it still
     points at the head that was merged (compare and swap). No working tree is
@@ -123,11 +137,13 @@ class GitMerger:
         target = branch_head(repo, target_branch)
         if source == target or repo.descendant_of(target, source):
             return MergeOutcome(None, target_branch)
-        index = repo.merge_commits(target, source)
-        paths = _conflicting_paths(index)
-        if paths:
-            return MergeConflict(source_branch, target_branch, paths)
-        tree = index.write_tree(repo)
+        tree = _disjoint_merge(repo, target, source)
+        if tree is None:
+            index = repo.merge_commits(target, source)
+            paths = _conflicting_paths(index)
+            if paths:
+                return MergeConflict(source_branch, target_branch, paths)
+            tree = index.write_tree(repo)
         author, committer = commit_signatures(repo)
         commit = repo.create_commit(None, author, committer, message, tree, [target, source])
         update_branch_if_unchanged(
