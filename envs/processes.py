@@ -13,7 +13,11 @@ Stopping a group: SIGTERM (and SIGCONT, so a stopped process sees it) to the
 whole group, up to ``kill_grace`` seconds for it to empty, then SIGKILL.
 A process that left the group on purpose (``setsid``, a daemon) is not
 forkmerge's to stop; its output after the command ended is not collected.
-POSIX only.
+
+If forkmerge itself dies without stopping its groups (SIGKILL, the OOM
+killer), a :class:`~envs.process_reaper.ProcessReaper` does it: each group is
+registered with it right after it is created and unregistered once it has
+been seen empty. POSIX only.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Final, NoReturn, final
 import trio
 
 from envs.output_buffer import OutputBuffer
+from envs.process_reaper import ProcessReaper, living_groups
 from envs.protocols import CommandResult, CommandSpec
 
 __all__ = ["TrioProcessExecutor"]
@@ -40,7 +45,6 @@ _CHUNK: Final = 65536
 _MAX_FINAL_CHUNKS: Final = 64
 _FIRST_POLL: Final = 0.002
 _MAX_POLL: Final = 0.05
-_PROC: Final = Path("/proc")
 # Exit codes of a command that could not be started, as POSIX shells use them.
 _NOT_FOUND: Final = 127
 _NOT_EXECUTABLE: Final = 126
@@ -73,30 +77,57 @@ class TrioProcessExecutor:
 
     ``duration`` is measured on trio's clock.
 
+    Every group is registered with ``reaper`` while it may hold processes,
+    so that they are stopped even if this process is killed outright. The
+    reaper process starts with the first command; if it cannot start or
+    dies, commands run on unprotected and nothing is reported (see
+    :class:`~envs.process_reaper.ProcessReaper`).
+
     Args:
       max_output_bytes: the most bytes kept of each of stdout and stderr.
       kill_grace: seconds between SIGTERM and SIGKILL when stopping a group.
+      reaper: the reaper to register groups with; by default one of the
+        executor's own, with ``kill_grace`` as its grace (a step's own
+        ``spec.kill_grace`` does not apply once this process is dead).
 
     Raises:
       ValueError: if ``max_output_bytes`` is less than 1 or ``kill_grace`` is
         negative or not a number.
     """
 
-    __slots__ = ("_kill_grace", "_max_output_bytes")
+    __slots__ = ("_kill_grace", "_max_output_bytes", "_reaper")
 
-    def __init__(self, *, max_output_bytes: int = 1_000_000, kill_grace: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_output_bytes: int = 1_000_000,
+        kill_grace: float = 2.0,
+        reaper: ProcessReaper | None = None,
+    ) -> None:
         if max_output_bytes < 1:
             raise ValueError(f"`max_output_bytes` must be at least 1, got {max_output_bytes}")
         if math.isnan(kill_grace) or kill_grace < 0:
             raise ValueError(f"`kill_grace` must be a non-negative number, got {kill_grace}")
         self._max_output_bytes = max_output_bytes
         self._kill_grace = kill_grace
+        self._reaper = ProcessReaper(grace=kill_grace) if reaper is None else reaper
+
+    def close(self) -> None:
+        """Let the reaper process go (:meth:`ProcessReaper.close`); exiting does the same.
+
+        Returns in milliseconds when no command runs. A later :meth:`run`
+        starts a new reaper.
+        """
+        self._reaper.close()
 
     async def run(self, spec: CommandSpec) -> CommandResult:
         """Run ``spec`` to completion (see the class docstring for every outcome)."""
         started = trio.current_time()
         if not spec.argv:
             return _not_started(spec, started, _NOT_FOUND, "no program given (empty command)")
+        # Started before the command, so that it holds none of the command's pipes and
+        # registering the command's group is one small write.
+        self._reaper.start()
         try:
             process = await trio.lowlevel.open_process(
                 list(spec.argv),
@@ -114,6 +145,9 @@ class TrioProcessExecutor:
             return _not_started(spec, started, code, reason)
         except ValueError as error:  # a NUL byte in an argument or the environment
             return _not_started(spec, started, _NOT_FOUND, str(error))
+        # Before any other checkpoint: from here on the group is known to the reaper. (A
+        # SIGKILL between the fork, in open_process's thread, and this line escapes it.)
+        self._reaper.register(process.pid)
         stdout = OutputBuffer(self._max_output_bytes)
         stderr = OutputBuffer(self._max_output_bytes)
         # Both are pipes (FdStreams) because open_process was asked for pipes.
@@ -167,9 +201,14 @@ class TrioProcessExecutor:
         return limit.cancelled_caught
 
     async def _stop_group(self, process: trio.Process, spec: CommandSpec) -> None:
-        """Stop every process of the command's group (SIGTERM, grace, SIGKILL) and reap it."""
+        """Stop every process of the command's group (TERM, grace, KILL), reap it, unregister it.
+
+        Unregistered only on the way out of this method: if it fails, the
+        reaper still stops the group when this process ends.
+        """
         pgid = process.pid  # a new session's id is its leader's pid
         if process.returncode is not None and not await _group_is_alive(pgid):
+            self._reaper.unregister(pgid)
             return
         _signal_group(pgid, signal.SIGTERM)
         _signal_group(pgid, signal.SIGCONT)
@@ -182,6 +221,7 @@ class TrioProcessExecutor:
         if not emptied:
             _signal_group(pgid, signal.SIGKILL)
         await process.wait()
+        self._reaper.unregister(pgid)
 
 
 def _start_failure(spec: CommandSpec, error: OSError) -> tuple[int, str]:
@@ -241,37 +281,15 @@ async def _wait_until_empty(pgid: int) -> None:
 
 
 async def _group_is_alive(pgid: int) -> bool:
-    """Whether a process of the group still runs (zombies, already dead, do not count).
-
-    An orphan is reaped by init, which in some containers never reaps; the
-    group then still "exists" for ``killpg``, so on Linux ``/proc`` decides.
-    """
+    """Whether a process of the group still runs (zombies, already dead, do not count)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    if not _PROC.is_dir():
-        return True
-    return await trio.to_thread.run_sync(_has_living_member, pgid)
-
-
-def _has_living_member(pgid: int) -> bool:
-    """Scan ``/proc`` for a process of group ``pgid`` that is not a zombie."""
-    with os.scandir(_PROC) as entries:
-        for entry in entries:
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = Path(entry.path, "stat").read_text(errors="replace")
-            except OSError:  # exited meanwhile, or not readable
-                continue
-            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-            fields = stat.rpartition(")")[2].split()
-            if len(fields) >= 3 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                return True
-    return False
+    # Scanning /proc (see living_groups) takes a while: not on trio's thread.
+    return pgid in await trio.to_thread.run_sync(living_groups, (pgid,))
 
 
 def _raise_unwrapped(group: BaseExceptionGroup[BaseException]) -> NoReturn:
