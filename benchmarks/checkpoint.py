@@ -71,6 +71,7 @@ from envs.job_records import ItemRow, JobRecord, JobStatus
 from envs.mock import mock_kit, mock_map_env
 from envs.protocols import CommandSpec, JobStore
 from envs.store import SqliteJobStore
+from envs.store_pruning import JobRows
 from envs.store_schema import Synchronous
 from envs.system_clock import SystemClock
 from phases.map_phase import run_map_phase
@@ -176,6 +177,12 @@ class NullJobStore:
 
     async def phase_outputs(self, job_id: str, phase: str) -> Mapping[str, Any] | None:
         return None
+
+    async def job_rows(self, job_id: str) -> JobRows:
+        return JobRows()
+
+    async def delete_job(self, job_id: str) -> JobRows:
+        return JobRows()
 
 
 # -- the machine, the data, the arithmetic --------------------------------------------------

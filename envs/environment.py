@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol
 
 import attrs
 
-from envs.pool import WorktreePool
+from envs.pool import WorktreeAdmission, WorktreePool
 from envs.protocols import (
     Clock,
     CommandExecutor,
@@ -15,7 +15,6 @@ from envs.protocols import (
     JobStore,
     Merger,
     Worktree,
-    WorktreeError,
     WorktreeManager,
 )
 
@@ -23,15 +22,13 @@ __all__ = ["JobContext", "MapEnv", "PhaseEnv", "RunConfig", "ServiceEnv", "Servi
 
 DEFAULT_AGENT_COMMAND = ("claude", "--print")
 
-WorktreeGuard = Callable[[], Awaitable[WorktreeError | None]]
-
 
 @attrs.frozen
 class Services:
     """Everything that touches the world, behind its protocol.
 
-    ``limits`` is asked before a job's pool creates a worktree (resource
-    limits such as a full disk); ``None`` means no limits.
+    ``limits`` is asked before a job's pool creates a worktree or starts an
+    agent (resource limits such as a full disk); ``None`` means no limits.
     """
 
     worktrees: WorktreeManager
@@ -40,7 +37,7 @@ class Services:
     store: JobStore
     events: EventSink
     clock: Clock
-    limits: WorktreeGuard | None = None
+    limits: WorktreeAdmission | None = None
 
 
 @attrs.frozen

@@ -51,6 +51,7 @@ from envs.protocols import Worktree, WorktreeError
 from envs.tree_removal import remove_tree
 from envs.worktree_layout import (
     WorktreeMarker,
+    pool_slot_name,
     agent_branch,
     job_id_of_branch,
     name_problem,
@@ -64,7 +65,6 @@ __all__ = [
     "GitPoolSlots",
     "is_pool_slot",
     "leftover_slot",
-    "pool_slot_name",
     "slot_branches",
     "stray_paths",
 ]
@@ -75,11 +75,6 @@ _LOADED_AT = time.time()  # as in envs.git_worktrees: older markers with our pid
 AddWorktree = Callable[[pygit2.Repository, pygit2.Reference, str, WorktreeMarker], None]
 FillWorktree = Callable[[str, pygit2.Oid], None]
 Discard = Callable[[pygit2.Repository, str, str], None]
-
-
-def pool_slot_name(slot: int) -> str:
-    """The marker name of slot ``slot`` (``pool-3``); never an agent name work planning makes."""
-    return f"pool-{slot}"
 
 
 def is_pool_slot(identifier: str, marker: WorktreeMarker) -> bool:

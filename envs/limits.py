@@ -1,14 +1,17 @@
 """Resource limits: how many worktrees may exist, and how full the disk may get.
 
-A :class:`LimitGuard` is asked before every new worktree (see
-:class:`envs.pool.WorktreePool`'s ``guard``): above the disk's warning level
-it emits a ``disk_warning`` event (at most once a minute) and lets the
-worktree be made; above the hard limit, or at the repository's total
-worktree limit, it refuses with a message saying what to do.
+A :class:`LimitGuard` is asked before every new worktree and every agent start
+(see :class:`envs.pool.WorktreePool`'s ``guard``): above the disk's warning
+level it emits a ``disk_warning`` event (at most once a minute) and lets the
+work go on; above the hard limit, or at the repository's total worktree limit
+(counted across every process working in the repository), it refuses with a
+message saying what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import time
@@ -21,6 +24,7 @@ from envs.protocols import EventSink, WorktreeError
 __all__ = ["LimitGuard", "ResourceLimits"]
 
 _WARNING_INTERVAL = 60.0
+_RESERVATION_LIFETIME = 3600.0  # no creation takes this long: an older one is stale
 
 
 def _percent(value: float) -> None:
@@ -62,27 +66,106 @@ def _existing(path: str) -> str:
     return path
 
 
-def _worktree_count(worktrees_dir: str) -> int:
+def _worktree_names(worktrees_dir: str) -> set[str]:
     try:
-        return sum(
-            1
+        return {
+            entry.name
             for entry in os.scandir(worktrees_dir)
             if entry.is_dir() and entry.name.startswith("fm-")
-        )
+        }
     except FileNotFoundError:
-        return 0
+        return set()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # somebody else's process: alive
+    return True
 
 
 class LimitGuard:
-    """Checks the limits before a new worktree is created under ``worktrees_dir``."""
+    """The resource limits of the worktrees under ``worktrees_dir``
+    (a :class:`~envs.pool.WorktreeAdmission`).
+
+    Reservations make the repository's total (``max_worktrees_total``) hold across
+    processes: under an exclusive ``flock`` on ``<worktrees_dir>/.reservations/.lock``
+    a reservation counts the worktree directories and the live reservations of every
+    process (by worktree name, so a worktree being created counts once), and, with
+    room, leaves a file ``<name>.<pid>`` there until the creation ends. A
+    reservation whose process is gone, or older than an hour, is ignored and
+    deleted. The disk limit is asked on every reservation and every agent start.
+    """
 
     def __init__(self, limits: ResourceLimits, worktrees_dir: str, events: EventSink) -> None:
         self.limits = limits
         self._dir = worktrees_dir
+        self._reservations = os.path.join(worktrees_dir, ".reservations")
         self._events = events
         self._warned_at = -_WARNING_INTERVAL
 
-    def _check(self) -> WorktreeError | None:
+    async def reserve(self, key: str) -> WorktreeError | None:
+        """Room for new worktree ``key`` (held until :meth:`release`), or why there is none."""
+        return await trio.to_thread.run_sync(self._reserve, key)
+
+    async def release(self, key: str) -> None:
+        """End this process's reservation of ``key`` (nothing happens if there is none)."""
+        await trio.to_thread.run_sync(self._release, key)
+
+    async def may_start(self) -> WorktreeError | None:
+        """Why no agent may start now (the disk limit), or ``None`` (a warning may be emitted)."""
+        return await trio.to_thread.run_sync(self._check_disk)
+
+    def _reserve(self, key: str) -> WorktreeError | None:
+        refused = self._check_disk()
+        total = self.limits.max_worktrees_total
+        if refused is not None or total is None:
+            return refused
+        os.makedirs(self._reservations, exist_ok=True)
+        with open(os.path.join(self._reservations, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            taken = _worktree_names(self._dir) | self._live_reservations()
+            if key not in taken and len(taken) >= total:
+                return WorktreeError(
+                    "limits",
+                    f"the repository already has {total} forkmerge worktrees "
+                    f"(--max-worktrees {total}); wait for other jobs, or clean orphans "
+                    "with: python -m phases worktrees clean",
+                )
+            with open(self._reservation_file(key), "w"):
+                pass
+        return None
+
+    def _release(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self._reservation_file(key))
+
+    def _reservation_file(self, key: str) -> str:
+        return os.path.join(self._reservations, f"{key}.{os.getpid()}")
+
+    def _live_reservations(self) -> set[str]:
+        """Names of worktrees reserved by living processes; stale reservations are deleted."""
+        live: set[str] = set()
+        now = time.time()
+        for entry in os.scandir(self._reservations):
+            name, _dot, pid = entry.name.rpartition(".")
+            if not name or not pid.isdigit():
+                continue
+            try:
+                age = now - entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age < _RESERVATION_LIFETIME and _process_alive(int(pid)):
+                live.add(name)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
+        return live
+
+    def _check_disk(self) -> WorktreeError | None:
         usage = shutil.disk_usage(_existing(self._dir))
         # As df counts it: space reserved for root is neither used nor available.
         usable = usage.used + usage.free
@@ -91,7 +174,7 @@ class LimitGuard:
             return WorktreeError(
                 "limits",
                 f"the disk holding {self._dir} is {percent:.0f}% full (the limit is "
-                f"{self.limits.disk_limit_percent:g}%): no new worktree is started; free "
+                f"{self.limits.disk_limit_percent:g}%): no new agent is started; free "
                 "space (python -m phases worktrees clean) or raise --disk-limit",
             )
         now = time.monotonic()
@@ -105,16 +188,4 @@ class LimitGuard:
                     "free_bytes": usage.free,
                 }
             )
-        total = self.limits.max_worktrees_total
-        if total is not None and _worktree_count(self._dir) >= total:
-            return WorktreeError(
-                "limits",
-                f"the repository already has {total} forkmerge worktrees (--max-worktrees "
-                f"{total}); wait for other jobs, or clean orphans with: "
-                "python -m phases worktrees clean",
-            )
         return None
-
-    async def __call__(self) -> WorktreeError | None:
-        """Why no new worktree may be created now, or ``None`` (a warning may be emitted)."""
-        return await trio.to_thread.run_sync(self._check)

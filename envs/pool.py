@@ -10,6 +10,7 @@ only the files that differ. The pool is environment-independent: it drives any
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol, TypeVar, final
 
 import attrs
@@ -17,10 +18,29 @@ import trio
 from returns.result import Failure, Result, Success
 
 from envs.protocols import Worktree, WorktreeError
+from envs.worktree_layout import pool_slot_name, worktree_id
 
-__all__ = ["PoolMetrics", "PoolSlots", "WorktreePool"]
+__all__ = ["PoolMetrics", "PoolSlots", "WorktreeAdmission", "WorktreePool"]
 
 T = TypeVar("T")
+
+
+class WorktreeAdmission(Protocol):
+    """The resource limits a pool asks before it makes a worktree or starts an agent
+    (:class:`envs.limits.LimitGuard` in production)."""
+
+    async def reserve(self, key: str) -> WorktreeError | None:
+        """Room for one new worktree ``key`` (its directory name), held until
+        :meth:`release`; or why there is none (a limit reached, the disk full)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Worktree ``key`` now exists or was not made: its reservation ends."""
+        ...
+
+    async def may_start(self) -> WorktreeError | None:
+        """Why no agent may start now in a worktree that already exists, or ``None``."""
+        ...
 
 
 class PoolSlots(Protocol):
@@ -129,8 +149,9 @@ class WorktreePool:
         parent_branch: the job branch agents start from.
         size: the most worktrees the pool holds at once (at least 1).
         reuse: pool the worktrees (default); ``False`` creates and removes one per agent.
-        guard: asked before each new worktree is created; an error it returns
-            (a resource limit, e.g. a full disk) is the acquisition's failure.
+        guard: the resource limits: a new worktree is made only with a reservation
+            from it, and a free slot is lent only when it lets an agent start; a
+            refusal (e.g. a full disk) is the acquisition's failure.
 
     Raises:
         ValueError: ``size`` is below 1.
@@ -144,7 +165,7 @@ class WorktreePool:
         size: int,
         *,
         reuse: bool = True,
-        guard: Callable[[], Awaitable[WorktreeError | None]] | None = None,
+        guard: WorktreeAdmission | None = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"`size` must be at least 1, got {size}")
@@ -154,7 +175,6 @@ class WorktreePool:
         self._size = size
         self._reuse = reuse
         self._guard = guard
-        self._creating = trio.Lock()
         self._tokens = trio.Semaphore(size)  # one per worktree lent or being prepared
         self._idle: list[Worktree] = []
         self._leases: dict[str, _Lease] = {}  # by path
@@ -242,22 +262,24 @@ class WorktreePool:
         try:
             while True:
                 if slot is None:
-                    # The limit check and the creation go together: two agents
-                    # of the job cannot both pass a limit with room for one.
-                    async with self._creating:
-                        refused = await self._may_create()
-                        if refused is not None:
-                            return Failure(refused)
-                        created = await _shielded(
-                            self._manager.create_pool_worktree(
-                                self._job_id, self._take_slot_number(), self._parent_branch
-                            )
-                        )
+                    number = self._take_slot_number()
+                    key = worktree_id(self._job_id, pool_slot_name(number))
+                    created = await self._create(
+                        key,
+                        partial(
+                            self._manager.create_pool_worktree,
+                            self._job_id,
+                            number,
+                            self._parent_branch,
+                        ),
+                    )
                     if isinstance(created, Failure):
                         return created
                     slot = created.unwrap()
-                    self._count_new_worktree()
                     await trio.lowlevel.checkpoint_if_cancelled()
+                elif (refused := await self._may_start()) is not None:
+                    await self._park(slot)
+                    return Failure(refused)
                 outcome = await _shielded(
                     self._manager.assign_pool_worktree(slot, name, self._parent_branch)
                 )
@@ -286,11 +308,30 @@ class WorktreePool:
                 await self._give_back(slot, assigned)
             raise
 
-    async def _may_create(self) -> WorktreeError | None:
-        """Why no new worktree may be created now (a resource limit), or ``None``."""
-        if self._guard is None:
-            return None
-        return await self._guard()
+    async def _create(
+        self, key: str, make: Callable[[], Awaitable[Result[Worktree, WorktreeError]]]
+    ) -> Result[Worktree, WorktreeError]:
+        """Make worktree ``key`` with ``make`` under a reservation of the limits.
+
+        Creations run side by side: the limits count reservations, so two agents
+        (of this job or of another process's) cannot both take the last room.
+        """
+        if self._guard is not None:
+            refused = await self._guard.reserve(key)
+            if refused is not None:
+                return Failure(refused)
+        try:
+            created = await _shielded(make())
+        finally:
+            if self._guard is not None:
+                await _shielded(self._guard.release(key))
+        if isinstance(created, Success):
+            self._count_new_worktree()
+        return created
+
+    async def _may_start(self) -> WorktreeError | None:
+        """Why no agent may start in an existing slot now (a limit), or ``None``."""
+        return None if self._guard is None else await self._guard.may_start()
 
     async def _unclean(self, assigned: Worktree) -> WorktreeError | None:
         """Why the freshly assigned slot cannot be lent, or ``None`` when it is clean."""
@@ -307,17 +348,13 @@ class WorktreePool:
         return None
 
     async def _lend_new(self, name: str) -> Result[Worktree, WorktreeError]:
-        async with self._creating:
-            refused = await self._may_create()
-            if refused is not None:
-                return Failure(refused)
-            created = await _shielded(
-                self._manager.create_agent_worktree(name, self._parent_branch)
-            )
+        created = await self._create(
+            worktree_id(self._job_id, name),
+            partial(self._manager.create_agent_worktree, name, self._parent_branch),
+        )
         if isinstance(created, Failure):
             return created
         worktree = created.unwrap()
-        self._count_new_worktree()
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
         except BaseException:

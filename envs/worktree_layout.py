@@ -42,6 +42,7 @@ __all__ = [
     "job_id_of_branch",
     "name_problem",
     "owns_branch",
+    "pool_slot_name",
     "read_marker",
     "worktree_id",
     "worktree_id_problem",
@@ -98,6 +99,12 @@ def job_id_of_branch(branch: str) -> str | None:
 def owns_branch(branch: str) -> bool:
     """Whether ``branch`` is in one of forkmerge's namespaces."""
     return branch.startswith((JOB_BRANCH_PREFIX, AGENT_BRANCH_PREFIX))
+
+
+def pool_slot_name(slot: int) -> str:
+    """The marker name of pool slot ``slot`` (``pool-3``); never an agent name work
+    planning makes."""
+    return f"pool-{slot}"
 
 
 def worktree_id(job_id: str, name: str | None) -> str:
