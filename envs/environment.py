@@ -7,6 +7,7 @@ from typing import Protocol
 
 import attrs
 
+from envs.live_metrics import MetricsPublisher
 from envs.pool import WorktreeAdmission, WorktreePool
 from envs.protocols import (
     Clock,
@@ -29,6 +30,8 @@ class Services:
 
     ``limits`` is asked before a job's pool creates a worktree or starts an
     agent (resource limits such as a full disk); ``None`` means no limits.
+    ``live_metrics`` receives the running job's pool figures after every
+    acquisition and release (``status`` reads them); ``None``: not published.
     """
 
     worktrees: WorktreeManager
@@ -38,6 +41,7 @@ class Services:
     events: EventSink
     clock: Clock
     limits: WorktreeAdmission | None = None
+    live_metrics: MetricsPublisher | None = None
 
 
 @attrs.frozen

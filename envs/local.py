@@ -13,6 +13,7 @@ from envs.git_merger import GitMerger
 from envs.git_repository import locate_repository
 from envs.git_worktrees import GitWorktreeManager
 from envs.limits import LimitGuard, ResourceLimits
+from envs.live_metrics import MetricsPublisher
 from envs.processes import TrioProcessExecutor
 from envs.protocols import EventSink, JobStore
 from envs.store import SqliteJobStore
@@ -73,6 +74,7 @@ def local_env(
     process_env: Mapping[str, str] | None = None,
     max_output_bytes: int = 1_000_000,
     limits: ResourceLimits | None = None,
+    live_metrics: MetricsPublisher | None = None,
 ) -> PhaseEnv:
     """The real environment for the repository containing ``repo_path``.
 
@@ -93,6 +95,7 @@ def local_env(
         events=sink,
         clock=SystemClock(),
         limits=guard,
+        live_metrics=live_metrics,
     )
     config = RunConfig(
         agent_command=agent_command,

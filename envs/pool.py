@@ -152,6 +152,9 @@ class WorktreePool:
         guard: the resource limits: a new worktree is made only with a reservation
             from it, and a free slot is lent only when it lets an agent start; a
             refusal (e.g. a full disk) is the acquisition's failure.
+        observer: called with the pool's :attr:`metrics` after every acquisition,
+            release and close (to publish a running job's figures); it must not
+            block, and what it raises propagates.
 
     Raises:
         ValueError: ``size`` is below 1.
@@ -166,6 +169,7 @@ class WorktreePool:
         *,
         reuse: bool = True,
         guard: WorktreeAdmission | None = None,
+        observer: Callable[[PoolMetrics], None] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError(f"`size` must be at least 1, got {size}")
@@ -175,6 +179,7 @@ class WorktreePool:
         self._size = size
         self._reuse = reuse
         self._guard = guard
+        self._observer = observer
         self._tokens = trio.Semaphore(size)  # one per worktree lent or being prepared
         self._idle: list[Worktree] = []
         self._leases: dict[str, _Lease] = {}  # by path
@@ -253,6 +258,7 @@ class WorktreePool:
             self._tokens.release()
         else:
             self._acquired += 1
+        self._observe()
         return result
 
     async def _lend_slot(self, name: str) -> Result[Worktree, WorktreeError]:
@@ -405,6 +411,7 @@ class WorktreePool:
                 self._release_seconds += trio.current_time() - started
             if isinstance(result, Success):
                 self._released += 1
+        self._observe()
         return result
 
     async def _take_back(self, lease: _Lease, keep: bool) -> Result[None, WorktreeError]:
@@ -456,9 +463,14 @@ class WorktreePool:
                 if isinstance(removed, Failure):
                     self._undisposed.append(worktree)
                     first = first or removed.failure()
+        self._observe()
         return Success(None) if first is None else Failure(first)
 
     # -- bookkeeping ------------------------------------------------------------------------
+
+    def _observe(self) -> None:
+        if self._observer is not None:
+            self._observer(self.metrics)
 
     def _take_slot_number(self) -> int:
         # Never reused within the pool: a kept slot keeps its name and directory.

@@ -28,11 +28,12 @@ from envs.environment import DEFAULT_AGENT_COMMAND, PhaseEnv
 from envs.event_log import EventLog, FanoutSink
 from envs.job_lock import JobLock
 from envs.limits import ResourceLimits
+from envs.live_metrics import LiveMetricsFile
 from envs.local import StateLayout, local_env, state_layout
 from envs.protocols import EventSink, JobStore
 from envs.user_repository import committed_file_exists, merge_into_current_branch
 from phases.jobs import new_job_record, run_new_job
-from phases.metrics import save_run_metrics
+from phases.metrics import metrics_path, save_run_metrics
 from phases.results import JobResult
 from pure.dependency_analysis import analyze_dependencies
 from pure.interpolation import interpolate
@@ -251,8 +252,11 @@ def job_env(
     agent_command: tuple[str, ...],
     events: EventSink,
     limits: ResourceLimits | None = None,
+    *,
+    job_id: str,
 ) -> PhaseEnv:
-    """The production environment of a job in ``layout``'s repository."""
+    """The production environment of job ``job_id`` in ``layout``'s repository; its pool's
+    figures are published to the job's metrics file while it runs."""
     return local_env(
         layout.repository,
         store=store,
@@ -262,6 +266,7 @@ def job_env(
         worktrees_dir=layout.worktrees,
         events=events,
         limits=limits,
+        live_metrics=LiveMetricsFile(metrics_path(layout, job_id)),
     )
 
 
@@ -376,7 +381,7 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
         JobLock(layout.locks, job_id),
         job_events(layout, job_id, quiet=options.json, err=err) as events,
     ):
-        env = job_env(layout, store, prepared, agent_command, events, options.limits)
+        env = job_env(layout, store, prepared, agent_command, events, options.limits, job_id=job_id)
         effect = run_new_job(
             prepared.workflow,
             record,

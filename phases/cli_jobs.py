@@ -102,6 +102,15 @@ def jobs_command(repo: str, state_dir: str | None, *, as_json: bool, out: TextIO
     return EXIT_OK
 
 
+def _agents_running(job: JobProgress, running: bool, figures: dict[str, Any] | None) -> int:
+    """Agents holding a worktree now: the running pool's figure, else the store's count."""
+    if not running:
+        return 0
+    if figures is not None and figures.get("live"):
+        return int(figures.get("agents_running", 0))
+    return job.running
+
+
 def status_command(
     repo: str, state_dir: str | None, job_id: str, *, as_json: bool, out: TextIO
 ) -> int:
@@ -117,6 +126,7 @@ def status_command(
 
     job, phases, known = _with_store(layout, read)
     holder = lock_holder(layout.locks, job_id)
+    run_figures = load_run_metrics(layout, job_id)
     usage = worktree_usage(layout, known)
     payload = {
         **job.to_json(),
@@ -124,11 +134,12 @@ def status_command(
         "dead_letter": job.failed,
         "runner_pid": None if holder is None else holder.pid,
         "metrics": {
-            "agents_running": job.running if holder is not None else 0,
+            "running": holder is not None,
+            "agents_running": _agents_running(job, holder is not None, run_figures),
             "worktrees": usage["jobs"].get(job_id, {"worktrees": 0, "active": 0, "bytes": 0}),
             "repository_worktrees": usage["worktrees"],
             "repository_worktree_bytes": usage["bytes"],
-            "last_run": load_run_metrics(layout, job_id),
+            "last_run": run_figures,
         },
     }
     if as_json:
@@ -182,7 +193,9 @@ def resume_command(options: ResumeOptions, out: TextIO, err: TextIO) -> int:
             job_events(layout, options.job_id, quiet=options.json, err=err) as events,
         ):
             limits = ResourceLimits(**saved.get("limits", {}))
-            env = job_env(layout, store, prepared, agent_command, events, limits)
+            env = job_env(
+                layout, store, prepared, agent_command, events, limits, job_id=options.job_id
+            )
             effect = resume_job(
                 prepared.workflow,
                 record,

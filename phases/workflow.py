@@ -17,13 +17,14 @@ import attrs
 import trio
 from returns.result import Failure, Success
 
-from effects import BracketError, Effect, Exit, bracket
+from effects import BracketError, Effect, Exit, bracket, race
 from effects._service import emit_event
 from effects.worktree import create_job_worktree, remove_worktree
 from envs.environment import JobContext, MapEnv, PhaseEnv
-from envs.pool import WorktreePool
+from envs.pool import PoolMetrics, WorktreePool
 from envs.protocols import Worktree, WorktreeError
 from phases.map_phase import load_work_items, plan_assignments, run_map_phase
+from phases.metrics import live_snapshot
 from phases.prior_run import PriorRun, input_hash
 from phases.reconcile import reconcile_interrupted
 from phases.reduce import run_reduce_phase
@@ -263,9 +264,52 @@ def _close_pool(pool: WorktreePool, _exit: Exit[Any, Any]) -> Effect[None, Never
         closed = await pool.close()
         if isinstance(closed, Failure):
             env.services.events.emit({"event": "cleanup_failed", "error": str(closed.failure())})
+        if env.services.live_metrics is not None:
+            env.services.live_metrics.flush()
         return Success(None)
 
     return Effect.from_async(close)
+
+
+def _metrics_observer(env: PhaseEnv, job_id: str) -> Callable[[PoolMetrics], None] | None:
+    """Publishes the pool's figures as the running job's metrics, if the env wants them."""
+    publisher = env.services.live_metrics
+    if publisher is None:
+        return None
+
+    def observe(metrics: PoolMetrics) -> None:
+        publisher.publish(live_snapshot(job_id, metrics, processes_running=None))
+
+    return observe
+
+
+METRICS_FLUSH_SECONDS = 1.0
+"""How often a running job's latest pool figures are written, if they changed."""
+
+
+def _publishing_metrics(
+    phases: Effect[JobResult, Never, PhaseEnv],
+) -> Effect[JobResult, Never, PhaseEnv]:
+    """``phases``, with the latest published pool figures written every
+    :data:`METRICS_FLUSH_SECONDS` while they run (the publisher holds back a change
+    that comes too soon after the last write; this writes it)."""
+
+    def flush(env: PhaseEnv) -> Success[None]:
+        if env.services.live_metrics is not None:
+            env.services.live_metrics.flush()
+        return Success(None)
+
+    def ticks() -> Effect[JobResult, Never, PhaseEnv]:
+        tick: Effect[None, Never, PhaseEnv] = Effect.sleep(METRICS_FLUSH_SECONDS)
+        return tick.and_then(lambda _: Effect.from_fn(flush)).and_then(lambda _: ticks())
+
+    def choose(env: PhaseEnv) -> Effect[JobResult, Never, PhaseEnv]:
+        if env.services.live_metrics is None:
+            return phases
+        return race([phases, ticks()]).map_err(_never)
+
+    asked: Effect[PhaseEnv, Never, PhaseEnv] = Effect.ask()
+    return asked.and_then(choose)
 
 
 def _never(error: object) -> Never:  # pragma: no cover - _close_pool never fails
@@ -311,6 +355,7 @@ def run_workflow(
                 max_parallel,
                 reuse=pool,
                 guard=env.services.limits,
+                observer=_metrics_observer(env, job_id),
             )
 
         def with_pool(worktrees: WorktreePool) -> Effect[JobResult, Never, PhaseEnv]:
@@ -320,7 +365,9 @@ def run_workflow(
                     workflow, job, variables, max_parallel, keep_failed, started, before
                 )
             ).map(lambda result: attrs.evolve(result, pool=worktrees.metrics))
-            return phases.local(lambda env: MapEnv.for_job(env, job, worktrees))
+            return _publishing_metrics(
+                phases.local(lambda env: MapEnv.for_job(env, job, worktrees))
+            )
 
         opened: Effect[WorktreePool, Never, PhaseEnv] = Effect.asks(open_pool)
         return bracket(opened, with_pool, _close_pool).recover(_never)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +61,69 @@ def test_unpooled_run_creates_a_worktree_per_agent(
     resources = payload["resources"]
     assert isinstance(resources, dict)
     assert (resources["pool"]["hits"], resources["pool"]["misses"]) == (0, 6)
+
+
+GATED_WORKFLOW = """\
+name: gated
+map:
+  input: items.json
+  max_parallel: 2
+  agent_template:
+    - shell: "while [ ! -e ${GATE} ]; do sleep 0.02; done; printf x > ${item.name}.txt"
+env:
+  GATE: "{gate}"
+"""
+
+
+def _status(repo: str, job_id: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(["status", job_id, "--repo", repo, "--json"]) == 0
+    metrics: dict[str, Any] = json.loads(capsys.readouterr().out)["metrics"]
+    return metrics
+
+
+def test_status_of_a_running_job_shows_its_pool_now(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate = tmp_path / "gate"
+    items = [{"name": f"i{n}"} for n in range(4)]
+    repo = create_repository(
+        str(tmp_path / "repo"),
+        {"items.json": json.dumps(items), "flow.yml": GATED_WORKFLOW.replace("{gate}", str(gate))},
+    )
+    with subprocess.Popen(
+        [sys.executable, "-m", "phases", "run", f"{repo}/flow.yml", "--repo", repo, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as job:
+        try:
+            metrics = _wait_for_live_figures(repo, capsys)
+            assert metrics["running"] is True
+            live = metrics["last_run"]
+            assert (live["live"], live["agents_running"], live["pool_slots"]) == (True, 2, 2)
+            assert metrics["agents_running"] == 2
+        finally:
+            gate.touch()
+        out, _ = job.communicate(timeout=60)
+    assert job.returncode == 0
+    job_id = json.loads(out)["job_id"]
+    final = _status(repo, job_id, capsys)
+    assert final["running"] is False
+    assert (final["last_run"]["live"], final["last_run"]["cleanups"]) == (False, 4)
+    assert final["agents_running"] == 0
+
+
+def _wait_for_live_figures(repo: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """Poll ``status`` until the running job's two agents hold their worktrees."""
+    deadline = time.monotonic() + 60
+    seen: object = None
+    while time.monotonic() < deadline:
+        assert main(["jobs", "--repo", repo, "--json"]) == 0
+        jobs = json.loads(capsys.readouterr().out)
+        if jobs:
+            metrics = seen = _status(repo, jobs[0]["job_id"], capsys)
+            figures = metrics["last_run"] or {}
+            if metrics["running"] and figures.get("agents_running") == 2:
+                return metrics
+        time.sleep(0.05)
+    raise AssertionError(f"the running job never published two agents running: {seen}")
