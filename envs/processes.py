@@ -45,6 +45,8 @@ _CHUNK: Final = 65536
 _MAX_FINAL_CHUNKS: Final = 64
 _FIRST_POLL: Final = 0.002
 _MAX_POLL: Final = 0.05
+# How long a group may take to empty after SIGKILL before the executor stops waiting.
+_KILLED_WAIT: Final = 1.0
 # Exit codes of a command that could not be started, as POSIX shells use them.
 _NOT_FOUND: Final = 127
 _NOT_EXECUTABLE: Final = 126
@@ -203,8 +205,11 @@ class TrioProcessExecutor:
     async def _stop_group(self, process: trio.Process, spec: CommandSpec) -> None:
         """Stop every process of the command's group (TERM, grace, KILL), reap it, unregister it.
 
-        Unregistered only on the way out of this method: if it fails, the
-        reaper still stops the group when this process ends.
+        The group is unregistered from the reaper once it has been seen
+        empty. After SIGKILL that takes a moment (each process dies when it
+        next runs); a group still not empty ``_KILLED_WAIT`` seconds later (a
+        process stuck in the kernel) stays registered: the reaper forgets it
+        once it empties, or signals it again if this process dies first.
         """
         pgid = process.pid  # a new session's id is its leader's pid
         if process.returncode is not None and not await _group_is_alive(pgid):
@@ -212,15 +217,17 @@ class TrioProcessExecutor:
             return
         _signal_group(pgid, signal.SIGTERM)
         _signal_group(pgid, signal.SIGCONT)
-        emptied = False
         grace = self._kill_grace if spec.kill_grace is None else spec.kill_grace
-        with trio.move_on_after(grace):
+        with trio.move_on_after(grace) as waiting:
             await process.wait()
             await _wait_until_empty(pgid)
-            emptied = True
-        if not emptied:
+        if waiting.cancelled_caught:
             _signal_group(pgid, signal.SIGKILL)
-        await process.wait()
+            await process.wait()
+            with trio.move_on_after(_KILLED_WAIT) as waiting:
+                await _wait_until_empty(pgid)
+            if waiting.cancelled_caught:
+                return
         self._reaper.unregister(pgid)
 
 

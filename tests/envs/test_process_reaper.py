@@ -55,7 +55,10 @@ async def run_step(pid_file, arg):
         nursery.start_soon(executor.run, spec)
         while not (os.path.exists(pid_file) and open(pid_file).read().strip()):
             await trio.sleep(0.005)
-        print(open(pid_file).read().strip(), flush=True)
+        pgid = int(open(pid_file).read())
+        while pgid not in executor._reaper.registered:  # registered a moment after the fork
+            await trio.sleep(0.005)
+        print(pgid, flush=True)
 
 for line in sys.stdin:
     _, pid_file, arg = line.split()
@@ -368,6 +371,9 @@ async def test_executor_registers_each_group_only_while_it_may_hold_processes(
 
     async def watch() -> None:
         await wait_for_pid_file(pid_file)
+        # The step may write its pid before run() is back from open_process's thread.
+        while not reaper.registered:
+            await trio.sleep(0.005)
         seen.append(reaper.registered)
         await trio.to_thread.run_sync(go.write_text, "go\n")  # lets the step finish
 
@@ -505,7 +511,10 @@ def test_the_reapers_pipe_is_not_inherited() -> None:
     pid = reaper.pid
     assert pid is not None
     pipe = os.readlink(f"/proc/{pid}/fd/0")
-    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]  # nothing of ours
+    # Nothing of ours: only its stdin, stdout and stderr once its start-up has closed the
+    # files it read (an inherited descriptor would stay open).
+    fds = f"/proc/{pid}/fd"
+    wait_until(lambda: sorted(os.listdir(fds)) == ["0", "1", "2"], "the reaper has fds 0-2 only")
     # A child started without closing descriptors (unlike trio's) still lacks the pipe.
     listing = subprocess.run(
         ["sh", "-c", "for fd in /proc/$$/fd/*; do readlink $fd || true; done"],
