@@ -51,10 +51,10 @@ from envs.protocols import Worktree, WorktreeError
 from envs.tree_removal import remove_tree
 from envs.worktree_layout import (
     WorktreeMarker,
-    pool_slot_name,
     agent_branch,
     job_id_of_branch,
     name_problem,
+    pool_slot_name,
     read_marker,
     worktree_id,
     worktree_id_problem,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar, final
 
+import attrs
 import pygit2
 import trio
 from returns.result import Failure, Result, Success
@@ -406,6 +407,26 @@ class GitWorktreeManager:
         """Whether the slot is exactly its branch head's tree (nothing changed, untracked
         or ignored)."""
         return await self._pool_slots.is_clean(worktree)
+
+    async def keep_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        """Record ``kept`` in the worktree's marker (:class:`~envs.worktree_layout.WorktreeMarker`).
+
+        A worktree without forkmerge's marker for ``worktree.path`` is refused.
+        """
+        problem = worktree_id_problem(worktree.name)
+        if problem is not None:
+            return Failure(WorktreeError("keep_worktree", problem))
+
+        def keep() -> None:
+            admin = self._location.admin_dir(worktree.name)
+            marker = read_marker(admin)
+            if marker is None or not _same_path(marker.path, worktree.path):
+                raise GitProblem(f"{worktree.path} has no forkmerge marker to record it in")
+            if not marker.kept:
+                write_marker(admin, attrs.evolve(marker, kept=True))
+
+        async with self._lock:  # pool slots rewrite their markers under it too
+            return await run_git("keep_worktree", f"worktree {worktree.path}", keep)
 
     # -- removal ----------------------------------------------------------------------
 

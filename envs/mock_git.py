@@ -61,6 +61,7 @@ WORKTREE_OPERATIONS: Final = (
     "assign_pool_worktree",
     "release_pool_worktree",
     "pool_worktree_clean",
+    "keep_worktree",
 )
 
 
@@ -80,6 +81,7 @@ class _WorktreeState:
     index_commit: str  # what the worktree's index holds: its last checkout or commit
     pool_job: str | None = None  # the job of a pool slot; None for other worktrees
     sticky: dict[str, bytes] = attrs.Factory(dict)  # files no reset removes (stick_file)
+    kept: bool = False  # keep_worktree marked it
 
 
 def _dirs_of(files: Iterable[str]) -> set[str]:
@@ -204,6 +206,16 @@ class MockWorktreeManager:
     async def pool_worktree_clean(self, worktree: Worktree) -> Result[bool, WorktreeError]:
         error = await self._begin("pool_worktree_clean", worktree.name, worktree)
         return Failure(error) if error else self._pool_clean(worktree)
+
+    async def keep_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        error = await self._begin("keep_worktree", worktree.name, worktree)
+        if error:
+            return Failure(error)
+        state = self._states.get(worktree.path)
+        if state is None:
+            return _error("keep_worktree", f"{worktree.path} is not an active worktree")
+        state.kept = True
+        return Success(None)
 
     async def commit_changes(
         self, worktree: Worktree, message: str
@@ -519,6 +531,10 @@ class MockWorktreeManager:
     def active_worktrees(self) -> list[Worktree]:
         """The worktrees created and not yet removed, oldest first."""
         return [state.worktree for state in self._states.values()]
+
+    def kept_worktrees(self) -> list[Worktree]:
+        """The active worktrees :meth:`keep_worktree` marked, oldest first."""
+        return [state.worktree for state in self._states.values() if state.kept]
 
     def commit_log(self, branch: str) -> list[MockCommit]:
         """Every commit reachable from ``branch``, newest first (like ``git log``)."""

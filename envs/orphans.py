@@ -113,7 +113,8 @@ class Leftover:
     up); ``vanished``: the directory is gone, only git's metadata is left;
     ``pending``: the checkout never finished (only the pending marker says
     it is forkmerge's); ``unrecorded_merge``: the merge commit of this agent
-    branch that the job store has not recorded (see the module docstring).
+    branch that the job store has not recorded (see the module docstring);
+    ``kept``: handed over to the user to debug a failed agent (``--keep-failed``).
     """
 
     kind: LeftoverKind
@@ -130,6 +131,7 @@ class Leftover:
     vanished: bool = False
     pending: bool = False
     unrecorded_merge: str | None = None
+    kept: bool = False
 
     @property
     def state(self) -> LeftoverState:
@@ -154,6 +156,7 @@ class Leftover:
             "vanished": self.vanished,
             "pending": self.pending,
             "unrecorded_merge": self.unrecorded_merge,
+            "kept": self.kept,
         }
 
 
@@ -311,8 +314,8 @@ def _unrecorded_merge(repo: pygit2.Repository, branch: str, job: KnownJob | None
     merge commit on the job branch's first-parent line took the agent's head as a
     later parent.
     """
-    if job is None or not job.resumable:
-        return None
+    if job is None or not job.resumable or not branch:
+        return None  # "": an idle pool slot, on no branch
     source_ref = repo.lookup_branch(branch)
     target_ref = repo.lookup_branch(job.job_branch)
     if source_ref is None or target_ref is None:
@@ -391,6 +394,7 @@ def scan_leftovers(repo_path: str, layout: StateLayout, known: Mapping[str, Know
                 vanished=not os.path.isdir(marker.path),
                 pending=item.pending,
                 unrecorded_merge=unrecorded,
+                kept=marker.kept,
             )
         )
     covered = {item.marker.branch for item in marked.values()}

@@ -66,6 +66,8 @@ class PoolSlots(Protocol):
         self, worktree: Worktree, *, delete_branch: bool = True
     ) -> Result[None, WorktreeError]: ...
 
+    async def keep_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]: ...
+
 
 @final
 @attrs.frozen
@@ -420,7 +422,7 @@ class WorktreePool:
         if keep:
             self._slots -= 1
             self._kept += 1
-            return Success(None)
+            return await _shielded(self._manager.keep_worktree(lease.worktree))
         if lease.slot is None:
             return await self._remove(lease.worktree)
         released = await _shielded(self._manager.release_pool_worktree(lease.worktree))

@@ -153,6 +153,12 @@ class WorktreeManager(Protocol):
         files are exactly that commit's tree: nothing changed, untracked or ignored."""
         ...
 
+    async def keep_worktree(self, worktree: Worktree) -> Result[None, WorktreeError]:
+        """Mark the worktree as handed over to the user (to debug a failed agent): it and
+        its branch stay as they are, and no automatic cleaning removes them (``worktrees
+        clean`` still does). Idempotent."""
+        ...
+
     async def agent_leftovers(self, job_id: str) -> Result[list[Worktree], WorktreeError]:
         """The agent worktrees and branches, and the pool slots, of job ``job_id`` that
         exist now.

@@ -18,8 +18,9 @@ Marker: every worktree forkmerge creates gets a ``.forkmerge-worktree.json``
 in its admin directory ``<git dir>/worktrees/<id>/`` (never in the working
 tree, where a commit would pick it up), holding the job id, the agent name,
 the branch, the path, the base commit, the creation time and the creating
-process id. forkmerge removes only worktrees whose marker matches, and a
-cleaner can find every leftover with it.
+process id, and ``kept`` once the worktree was handed over to the user to
+debug a failed agent (``--keep-failed``). forkmerge removes only worktrees
+whose marker matches, and a cleaner can find every leftover with it.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ class WorktreeMarker:
     base_commit: str
     created: float
     pid: int
+    kept: bool = False  # handed over to the user to debug (--keep-failed): never swept
 
     def to_json(self) -> dict[str, Any]:
         return {"version": 1, **attrs.asdict(self)}
@@ -137,13 +139,22 @@ class WorktreeMarker:
 def _marker_from_json(data: Any) -> WorktreeMarker | None:
     if not isinstance(data, dict) or data.get("version") != 1:
         return None
-    fields = attrs.fields(WorktreeMarker)
+    values: dict[str, Any] = {}
+    for field in attrs.fields(WorktreeMarker):
+        if field.name in data:
+            values[field.name] = data[field.name]
+        elif field.default is attrs.NOTHING:  # a field markers have always had
+            return None
     try:
-        marker = WorktreeMarker(**{field.name: data[field.name] for field in fields})
-    except (KeyError, TypeError):
+        marker = WorktreeMarker(**values)
+    except TypeError:
         return None
     text_fields = (marker.job_id, marker.branch, marker.path, marker.base_commit)
-    if not all(isinstance(value, str) for value in text_fields) or not isinstance(marker.pid, int):
+    if (
+        not all(isinstance(value, str) for value in text_fields)
+        or not isinstance(marker.pid, int)
+        or not isinstance(marker.kept, bool)
+    ):
         return None
     return marker
 

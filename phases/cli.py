@@ -30,10 +30,12 @@ from envs.job_lock import JobLock
 from envs.limits import ResourceLimits
 from envs.live_metrics import LiveMetricsFile
 from envs.local import StateLayout, local_env, state_layout
+from envs.orphans import known_jobs
 from envs.protocols import EventSink, JobStore
 from envs.user_repository import committed_file_exists, merge_into_current_branch
 from phases.jobs import new_job_record, run_new_job
 from phases.metrics import metrics_path, save_run_metrics
+from phases.orphan_sweep import sweep_finished_jobs
 from phases.results import JobResult
 from pure.dependency_analysis import analyze_dependencies
 from pure.interpolation import interpolate
@@ -381,6 +383,7 @@ def run_command(options: RunOptions, out: TextIO, err: TextIO) -> int:
         JobLock(layout.locks, job_id),
         job_events(layout, job_id, quiet=options.json, err=err) as events,
     ):
+        sweep_finished_jobs(layout, trio.run(known_jobs, store), err)
         env = job_env(layout, store, prepared, agent_command, events, options.limits, job_id=job_id)
         effect = run_new_job(
             prepared.workflow,

@@ -33,6 +33,7 @@ from phases.cli import (
 )
 from phases.jobs import JobProgress, ResumeRefused, resume_job
 from phases.metrics import load_run_metrics, save_run_metrics, worktree_usage
+from phases.orphan_sweep import sweep_finished_jobs
 from pure.job_events import ItemFailed, ItemSkipped, unstructure_event
 from pure.job_state import ItemStatus
 
@@ -192,6 +193,7 @@ def resume_command(options: ResumeOptions, out: TextIO, err: TextIO) -> int:
             JobLock(layout.locks, options.job_id),
             job_events(layout, options.job_id, quiet=options.json, err=err) as events,
         ):
+            sweep_finished_jobs(layout, trio.run(known_jobs, store), err)
             limits = ResourceLimits(**saved.get("limits", {}))
             env = job_env(
                 layout, store, prepared, agent_command, events, limits, job_id=options.job_id

@@ -114,6 +114,8 @@ def _remark(leftover: Leftover) -> str:
         remarks.append(f"run by process {leftover.holder.pid}")
     if leftover.unrecorded_merge is not None:
         remarks.append("merge not recorded: resume the job")
+    if leftover.kept:
+        remarks.append("kept to debug a failed agent")
     return f" ({', '.join(remarks)})" if remarks else ""
 
 

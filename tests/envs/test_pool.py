@@ -323,6 +323,7 @@ async def test_keep_hands_the_worktree_over_untouched() -> None:
     assert k.worktrees.files(failed)["evidence.txt"] == b"why it failed"
     assert agent_branches(k) == [failed.branch]
     assert (pool.metrics.kept, pool.metrics.misses, pool.metrics.slots) == (1, 2, 0)
+    assert k.worktrees.kept_worktrees() == [failed]  # marked: no automatic sweep takes it
     ok(await k.worktrees.remove_worktree(failed))
     assert leaked(k) == []
 
