@@ -97,7 +97,7 @@ class TrioProcessExecutor:
         negative or not a number.
     """
 
-    __slots__ = ("_kill_grace", "_max_output_bytes", "_reaper")
+    __slots__ = ("_kill_grace", "_max_output_bytes", "_reaper", "_running")
 
     def __init__(
         self,
@@ -113,6 +113,12 @@ class TrioProcessExecutor:
         self._max_output_bytes = max_output_bytes
         self._kill_grace = kill_grace
         self._reaper = ProcessReaper(grace=kill_grace) if reaper is None else reaper
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        """How many commands are running now (started and not yet ended)."""
+        return self._running
 
     def close(self) -> None:
         """Let the reaper process go (:meth:`ProcessReaper.close`); exiting does the same.
@@ -156,11 +162,13 @@ class TrioProcessExecutor:
         out_pipe, err_pipe = process.stdout, process.stderr
         assert isinstance(out_pipe, trio.lowlevel.FdStream)
         assert isinstance(err_pipe, trio.lowlevel.FdStream)
+        self._running += 1
         try:
             timed_out = await self._supervise(
                 process, spec, started, ((out_pipe, stdout), (err_pipe, stderr))
             )
         finally:
+            self._running -= 1
             out_pipe.close()
             err_pipe.close()
         return CommandResult(

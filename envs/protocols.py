@@ -282,6 +282,11 @@ class CommandResult:
 class CommandExecutor(Protocol):
     """Runs processes."""
 
+    @property
+    def running(self) -> int:
+        """How many commands are running now (for a running job's metrics)."""
+        ...
+
     async def run(self, spec: CommandSpec) -> CommandResult:
         """Run ``spec`` to completion.
 

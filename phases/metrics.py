@@ -77,9 +77,7 @@ def run_metrics(result: JobResult) -> dict[str, Any]:
     }
 
 
-def live_snapshot(
-    job_id: str, pool: PoolMetrics, *, processes_running: int | None
-) -> dict[str, Any]:
+def live_snapshot(job_id: str, pool: PoolMetrics, *, processes_running: int) -> dict[str, Any]:
     """A running job's figures, with the keys of :func:`run_metrics` (from its pool), plus
     ``live`` (true) and ``updated_at`` (seconds since the epoch)."""
     return {

@@ -276,32 +276,36 @@ def _metrics_observer(env: PhaseEnv, job_id: str) -> Callable[[PoolMetrics], Non
     publisher = env.services.live_metrics
     if publisher is None:
         return None
+    executor = env.services.executor
 
     def observe(metrics: PoolMetrics) -> None:
-        publisher.publish(live_snapshot(job_id, metrics, processes_running=None))
+        publisher.publish(live_snapshot(job_id, metrics, processes_running=executor.running))
 
     return observe
 
 
 METRICS_FLUSH_SECONDS = 1.0
-"""How often a running job's latest pool figures are written, if they changed."""
+"""How often a running job's figures are published anew and written."""
 
 
 def _publishing_metrics(
-    phases: Effect[JobResult, Never, PhaseEnv],
+    phases: Effect[JobResult, Never, PhaseEnv], job_id: str, pool: WorktreePool
 ) -> Effect[JobResult, Never, PhaseEnv]:
-    """``phases``, with the latest published pool figures written every
-    :data:`METRICS_FLUSH_SECONDS` while they run (the publisher holds back a change
-    that comes too soon after the last write; this writes it)."""
+    """``phases``, with the job's figures published and written every
+    :data:`METRICS_FLUSH_SECONDS` while they run: the pool publishes on every change,
+    but the publisher holds back a change that comes too soon after its last write,
+    and processes start and end between the pool's changes."""
 
-    def flush(env: PhaseEnv) -> Success[None]:
-        if env.services.live_metrics is not None:
+    def publish(env: PhaseEnv) -> Success[None]:
+        observe = _metrics_observer(env, job_id)
+        if observe is not None and env.services.live_metrics is not None:
+            observe(pool.metrics)
             env.services.live_metrics.flush()
         return Success(None)
 
     def ticks() -> Effect[JobResult, Never, PhaseEnv]:
         tick: Effect[None, Never, PhaseEnv] = Effect.sleep(METRICS_FLUSH_SECONDS)
-        return tick.and_then(lambda _: Effect.from_fn(flush)).and_then(lambda _: ticks())
+        return tick.and_then(lambda _: Effect.from_fn(publish)).and_then(lambda _: ticks())
 
     def choose(env: PhaseEnv) -> Effect[JobResult, Never, PhaseEnv]:
         if env.services.live_metrics is None:
@@ -366,7 +370,7 @@ def run_workflow(
                 )
             ).map(lambda result: attrs.evolve(result, pool=worktrees.metrics))
             return _publishing_metrics(
-                phases.local(lambda env: MapEnv.for_job(env, job, worktrees))
+                phases.local(lambda env: MapEnv.for_job(env, job, worktrees)), job_id, worktrees
             )
 
         opened: Effect[WorktreePool, Never, PhaseEnv] = Effect.asks(open_pool)

@@ -30,7 +30,7 @@ class RecordingPublisher:
         self.flushed_at: list[float] = []
 
     def publish(self, snapshot: Mapping[str, Any]) -> None:
-        self.published.append(dict(snapshot))
+        self.published.append({**snapshot, "at": trio.current_time()})
 
     def flush(self) -> None:
         self.flushed_at.append(trio.current_time())
@@ -42,17 +42,24 @@ async def test_a_running_job_publishes_its_pool_and_flushes_while_it_runs(
     items = json.dumps([{"name": f"item{i}"} for i in range(10)]).encode()
     env = mock_phase_env(files={"items.json": items})
     kit = mock_kit(env)
-    kit.executor.on("work", duration=1.0)
+    kit.executor.on("work", duration=1.5)
     publisher = RecordingPublisher()
     env = attrs.evolve(env, services=attrs.evolve(env.services, live_metrics=publisher))
     started = trio.current_time()
 
     job = await run_new(env, workflow(AGENTS), max_parallel=5)
 
-    assert trio.current_time() - started == pytest.approx(2.0)  # the ticks add no time
+    assert trio.current_time() - started == pytest.approx(3.0)  # the ticks add no time
     assert job.map.successful == 10
     running = [snapshot["agents_running"] for snapshot in publisher.published]
     assert max(running) == 5
+    # Each tick publishes anew: at 1 s and 2 s, five commands were running.
+    at_ticks = [
+        snapshot["processes_running"]
+        for snapshot in publisher.published
+        if round(snapshot["at"] - started, 6) in (1.0, 2.0)
+    ]
+    assert at_ticks == [5, 5]
     last = publisher.published[-1]
     assert (last["live"], last["agents_running"], last["pool_slots"], last["cleanups"]) == (
         True,
@@ -63,7 +70,7 @@ async def test_a_running_job_publishes_its_pool_and_flushes_while_it_runs(
     assert (last["pool_hits"], last["pool_misses"]) == (5, 5)
     # Written every second while the agents ran, and once more when the pool closed.
     assert publisher.flushed_at == pytest.approx(
-        [started + METRICS_FLUSH_SECONDS, started + 2 * METRICS_FLUSH_SECONDS, started + 2.0]
+        [started + n * METRICS_FLUSH_SECONDS for n in (1, 2, 3)] + [started + 3.0]
     )
 
 
