@@ -328,3 +328,24 @@ def test_a_single_defect_leaves_bare_and_several_stay_a_group() -> None:
     with pytest.raises(ExceptionGroup) as group:
         _raise_unwrapped(BaseExceptionGroup("g", [Boom("a"), Boom("b")]))
     assert [str(leaf) for leaf in group.value.exceptions] == ["a", "b"]
+
+
+async def test_running_counts_the_commands_under_way(tmp_path: Path) -> None:
+    executor = TrioProcessExecutor()
+    gate = tmp_path / "gate"
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while executor.running < 2:
+            await trio.sleep(0.01)
+        seen.append(executor.running)
+        gate.touch()
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(2):
+            nursery.start_soon(executor.run, sh(f"while [ ! -e {gate} ]; do sleep 0.01; done"))
+        nursery.start_soon(watch)
+    assert (seen, executor.running) == ([2], 0)
+    await executor.run(sh("exit 3"))  # an ended command is not counted, whatever its end
+    assert executor.running == 0
+    executor.close()
