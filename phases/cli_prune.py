@@ -22,7 +22,7 @@ from envs.protocols import JobStore
 from envs.store import DATABASE_NAME
 from envs.worktree_layout import name_problem
 from phases.cli import EXIT_FAILED, EXIT_OK, UsageError, resume_hint
-from phases.cli_worktrees import format_age, format_size, parse_duration
+from phases.units import format_age, format_size, parse_duration
 from pure.job_pruning import JobFacts, KeepReason, plan_pruning
 
 __all__ = ["PruneOptions", "jobs_prune_command"]

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from functools import partial
 from typing import TextIO
 
 import trio
-from returns.result import Failure, Result, Success
+from returns.result import Failure
 
 from envs.local import StateLayout, state_layout
 from envs.orphan_cleaning import CleanAction, CleanReport, clean_leftovers
@@ -23,68 +22,10 @@ from envs.orphans import KnownJob, Leftover, Scan, known_jobs, scan_leftovers, s
 from envs.store import DATABASE_NAME, StoreError
 from envs.worktree_layout import name_problem
 from phases.cli import EXIT_FAILED, EXIT_OK, UsageError
+from phases.units import count_of as _count
+from phases.units import format_age, format_size, parse_duration
 
-__all__ = [
-    "format_age",
-    "format_size",
-    "parse_duration",
-    "worktrees_clean_command",
-    "worktrees_list_command",
-]
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-
-
-def parse_duration(text: str) -> Result[float, str]:
-    """Seconds in a duration such as ``30m``, ``2h``, ``3d``, ``1w`` or ``1d12h``.
-
-    Units: ``s``, ``m`` (minutes), ``h``, ``d``, ``w``; every number needs
-    one. The failure names what was expected and what was found.
-    """
-    compact = text.strip()
-    if not _DURATION.fullmatch(compact):
-        return Failure(
-            "expected a duration such as 30m, 2h, 3d or 1w (a number followed by "
-            f"s, m, h, d or w), found {text!r}"
-        )
-    return Success(
-        float(sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(compact)))
-    )
-
-
-def format_size(size: int) -> str:
-    """``size`` bytes for people: ``512 B``, ``4.0 KiB``, ``1.2 GiB``."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
-        if value < 1024 or unit == "TiB":
-            break
-    return f"{value:.1f} {unit}"
-
-
-def format_age(seconds: float) -> str:
-    """An age for people, in its largest unit and the next one: ``45s``, ``3h 5m``, ``2w 1d``."""
-    left = int(seconds)
-    units = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-    for index, (unit, size) in enumerate(units):
-        if left >= size or unit == "s":
-            text = f"{left // size}{unit}"
-            if unit != "s":
-                next_unit, next_size = units[index + 1]
-                remainder = left % size // next_size
-                if remainder:
-                    text += f" {remainder}{next_unit}"
-            return text
-    raise AssertionError("unreachable: the last unit always matches")
-
-
-def _count(number: int, noun: str) -> str:
-    plural = noun + ("es" if noun.endswith("ch") else "s")
-    return f"{number} {noun if number == 1 else plural}"
+__all__ = ["worktrees_clean_command", "worktrees_list_command"]
 
 
 def _known(layout: StateLayout) -> tuple[dict[str, KnownJob], list[str]]:

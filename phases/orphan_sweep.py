@@ -24,6 +24,7 @@ from envs.job_records import JobStatus
 from envs.local import StateLayout
 from envs.orphan_cleaning import CleanReport, clean_leftovers
 from envs.orphans import KnownJob, Leftover, Scan, scan_leftovers
+from phases.units import count_of, format_size
 
 __all__ = ["sweep_finished_jobs", "sweepable"]
 
@@ -58,12 +59,11 @@ def sweep_finished_jobs(
     if removed:
         jobs = sorted({action.leftover.job_id for action in removed})
         worktrees = sum(1 for action in removed if action.leftover.kind == "worktree")
-        branches = len(removed) - worktrees
         err.write(
             f"cleaned up after completed job{'s' if len(jobs) > 1 else ''} {', '.join(jobs)}: "
-            f"removed {worktrees} worktree{'s' if worktrees != 1 else ''} and "
-            f"{branches} branch{'es' if branches != 1 else ''} left by failed cleanups "
-            f"({report.freed_bytes / 1e6:.1f} MB freed)\n"
+            f"removed {count_of(worktrees, 'worktree')} and "
+            f"{count_of(len(removed) - worktrees, 'branch')} left by failed cleanups "
+            f"({format_size(report.freed_bytes)} freed)\n"
         )
     for action in report.actions:
         if action.outcome == "failed":

@@ -22,13 +22,8 @@ from envs.git_worktrees import GitWorktreeManager
 from envs.protocols import Worktree, WorktreeError
 from envs.store import DATABASE_NAME
 from phases.cli import UsageError
-from phases.cli_worktrees import (
-    format_age,
-    format_size,
-    parse_duration,
-    worktrees_clean_command,
-    worktrees_list_command,
-)
+from phases.cli_worktrees import worktrees_clean_command, worktrees_list_command
+from phases.units import format_age, format_size, parse_duration
 from tests.envs.orphan_scene import (
     JOB_BRANCHES,
     OLD,
