@@ -36,7 +36,7 @@ from typing import final
 import attrs
 import pygit2
 import trio
-from pygit2.enums import CheckoutStrategy, RepositoryOpenFlag
+from pygit2.enums import RepositoryOpenFlag
 from returns.result import Failure, Result
 
 from envs.git_checkout import placeholder_commit
@@ -48,6 +48,7 @@ from envs.git_repository import (
     run_git,
 )
 from envs.protocols import Worktree, WorktreeError
+from envs.slot_reset import reset_slot, stray_paths
 from envs.tree_removal import remove_tree
 from envs.worktree_layout import (
     WorktreeMarker,
@@ -66,7 +67,6 @@ __all__ = [
     "is_pool_slot",
     "leftover_slot",
     "slot_branches",
-    "stray_paths",
 ]
 
 _SLOT_NAME = re.compile(r"pool-(0|[1-9][0-9]{0,8})")
@@ -100,39 +100,6 @@ def slot_branches(identifier: str, marker: WorktreeMarker, branch: str) -> list[
         return None
     named = {branch, marker.branch} - {""}
     return sorted(each for each in named if each.startswith(prefix))
-
-
-def stray_paths(repo: pygit2.Repository) -> list[str]:
-    """What keeps the worktree of ``repo`` from being exactly its HEAD's tree.
-
-    Changed, deleted, untracked and ignored files (untracked and ignored
-    directories as ``dir/``), then directories holding no file at any depth
-    (``git status`` does not show them; git never tracks them), as paths
-    relative to the worktree.
-    """
-    found = sorted(repo.status(untracked_files="normal", ignored=True))
-    reported = {path.rstrip("/") for path in found}
-    root = repo.workdir.rstrip("/")
-    found.extend(f"{path}/" for path in _empty_directories(root) if path not in reported)
-    return found
-
-
-def _empty_directories(root: str) -> list[str]:
-    """The outermost directories below ``root`` with no file (nor symbolic link) at any depth."""
-    empty: set[str] = set()
-    for directory, subdirectories, files in os.walk(root, topdown=False):
-        if directory == root:
-            break  # bottom-up: the root comes last
-        if files or any(
-            os.path.islink(os.path.join(directory, each))
-            or os.path.join(directory, each) not in empty
-            for each in subdirectories
-        ):
-            continue
-        empty.add(directory)
-    return sorted(
-        os.path.relpath(path, root) for path in empty if os.path.dirname(path) not in empty
-    )
 
 
 @final
@@ -312,7 +279,9 @@ class GitPoolSlots:
     ) -> Result[Worktree, WorktreeError]:
         """Give the slot to agent ``name``: its branch at ``parent_branch``'s current head,
         checked out by a hard reset (only changed files are written), every untracked
-        and ignored file and every untracked directory deleted.
+        and ignored file and every untracked directory deleted, nested repositories
+        included; the paths it touched are checked, and a slot that still differs is
+        a failure.
 
         A leftover agent branch of that name is replaced; the branch of a previous
         agent still recorded on the slot is deleted. Cancellation is possible while
@@ -373,21 +342,9 @@ class GitPoolSlots:
         return Worktree(slot.name, slot.path, branch, str(head))
 
     def _reset(self, assigned: Worktree) -> Worktree:
-        """``git reset --hard`` and ``git clean -fdx`` in one pass over the worktree."""
-        slot_repo = _open_slot(assigned.path)
-        tree = slot_repo[pygit2.Oid(hex=assigned.base_commit)].peel(pygit2.Commit).tree
-        # What reset --hard does (checkout then index), plus the removal of untracked
-        # and ignored files and of directories left empty. Unchanged files are not
-        # written, and the index keeps their stat data, so this costs a scan, not a copy.
-        strategy = (
-            CheckoutStrategy.FORCE
-            | CheckoutStrategy.REMOVE_UNTRACKED
-            | CheckoutStrategy.REMOVE_IGNORED
-        )
-        slot_repo.checkout_tree(tree, strategy=strategy)  # type: ignore[no-untyped-call]
-        index = slot_repo.index
-        index.read_tree(tree)
-        index.write()
+        """``git reset --hard`` and ``git clean -ffdx`` in one scan of the worktree, the
+        paths it touched checked (:func:`envs.slot_reset.reset_slot`)."""
+        reset_slot(_open_slot(assigned.path), pygit2.Oid(hex=assigned.base_commit))
         return assigned
 
     # -- release and check ----------------------------------------------------------------

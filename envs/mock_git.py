@@ -364,10 +364,17 @@ class MockWorktreeManager:
         self.repository.branches[branch] = head
         if previous and previous != branch:
             self.repository.branches.pop(previous, None)
-        # Like reset --hard then clean -fdx: exactly the head's files, but the sticky ones.
+        # Like reset --hard then clean -ffdx: exactly the head's files, but the sticky ones,
+        # which make the assignment fail (as the real one does when a path still differs).
         files = {**self.repository.files_at(head), **state.sticky}
         state.files, state.dirs, state.index_commit = files, _dirs_of(files), head
         state.worktree = Worktree(slot.name, slot.path, branch, head)
+        if state.sticky:
+            stuck = ", ".join(sorted(state.sticky))
+            return _error(
+                operation,
+                f"pool worktree {slot.path} still differs from its commit after its reset: {stuck}",
+            )
         return Success(state.worktree)
 
     def _release_pool(self, worktree: Worktree) -> Result[None, WorktreeError]:

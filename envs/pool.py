@@ -228,8 +228,9 @@ class WorktreePool:
 
         Waits while all ``size`` worktrees are lent out. A free slot is reused
         (a hit); without one a slot is created (a miss). A slot that cannot be
-        assigned, or is not clean after its reset, is discarded and replaced by
-        a new one; if the new one fails too, its error is the result. A closed
+        assigned (its reset could not make it exactly the head's tree) is
+        discarded and replaced by a new one; if the new one fails too, its
+        error is the result. A closed
         pool gives a failure.
 
         Cancellation: waiting for a free slot may be cancelled, with nothing
@@ -293,20 +294,17 @@ class WorktreePool:
                 )
                 if isinstance(outcome, Success):
                     assigned = outcome.unwrap()
-                    problem = await self._unclean(assigned)
-                    if problem is None:
-                        await trio.lowlevel.checkpoint_if_cancelled()
-                        if self._closed:
-                            await self._give_back(slot, assigned)
-                            return self._closed_failure()
-                        self._leases[assigned.path] = _Lease(slot, assigned)
-                        if reused:
-                            self._hits += 1
-                        return Success(assigned)
-                else:
-                    problem = outcome.failure()
-                await self._discard(assigned or slot)
-                slot = assigned = None
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    if self._closed:
+                        await self._give_back(slot, assigned)
+                        return self._closed_failure()
+                    self._leases[assigned.path] = _Lease(slot, assigned)
+                    if reused:
+                        self._hits += 1
+                    return Success(assigned)
+                problem = outcome.failure()
+                await self._discard(slot)
+                slot = None
                 if not reused:
                     return Failure(problem)  # a brand-new slot failed: another would too
                 reused = False
@@ -341,20 +339,6 @@ class WorktreePool:
         """Why no agent may start in an existing slot now (a limit), or ``None``."""
         return None if self._guard is None else await self._guard.may_start()
 
-    async def _unclean(self, assigned: Worktree) -> WorktreeError | None:
-        """Why the freshly assigned slot cannot be lent, or ``None`` when it is clean."""
-        clean = await _shielded(self._manager.pool_worktree_clean(assigned))
-        if isinstance(clean, Failure):
-            error: WorktreeError = clean.failure()
-            return error
-        if not clean.unwrap():
-            return WorktreeError(
-                "assign_pool_worktree",
-                f"pool worktree {assigned.path} still differs from {assigned.base_commit} "
-                "after its reset (files git could not delete or restore)",
-            )
-        return None
-
     async def _lend_new(self, name: str) -> Result[Worktree, WorktreeError]:
         created = await self._create(
             worktree_id(self._job_id, name),
@@ -386,8 +370,10 @@ class WorktreePool:
         If the slot cannot be released it is discarded instead; the result is
         then a failure only if discarding failed too (:meth:`close` tries again).
         ``keep=True`` takes the worktree out of the pool untouched, branch and
-        files included (to debug a failed agent): it is the caller's to remove,
-        and a new slot replaces it when needed. A worktree the pool did not
+        files included (to debug a failed agent), and marks it kept
+        (``keep_worktree``): it is the caller's to remove, whatever the result
+        (a failure then says the mark could not be written), and a new slot
+        replaces it when needed. A worktree the pool did not
         lend, or already took back, is a failure. After :meth:`close` removed
         a lent worktree, releasing it just succeeds.
 

@@ -135,7 +135,9 @@ class WorktreeManager(Protocol):
         """Give the slot to agent ``name``: branch ``forkmerge-agents/<job>/<name>`` created at
         ``parent_branch``'s current head (replacing a leftover of that name) and
         checked out with only the changed files written, the index and files reset,
-        untracked and ignored files deleted.
+        untracked and ignored files deleted. A slot that still differs from that
+        commit afterwards (a file that could not be deleted or written) is a failure:
+        the caller discards it.
 
         The result has the slot's name and path, the agent branch, and the
         parent's head as ``base_commit``; the agent uses it like a worktree of

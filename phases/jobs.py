@@ -171,9 +171,7 @@ def resume_job(
 
     async def load_prior(env: PhaseEnv) -> Success[PriorRun]:
         return Success(
-            await load_prior_run(
-                env.services.store, record, retry_failed=retry_failed, force=force
-            )
+            await load_prior_run(env.services.store, record, retry_failed=retry_failed, force=force)
         )
 
     prior: Effect[PriorRun, Never, PhaseEnv] = Effect.from_async(load_prior)

@@ -18,6 +18,7 @@ from envs.git_merger import GitMerger
 from envs.git_worktrees import GitWorktreeManager
 from envs.pool import WorktreePool
 from envs.protocols import Worktree
+from envs.tree_removal import remove_tree
 from envs.worktree_layout import MARKER_FILE, worktree_id
 from tests.envs.conftest import GitRepo, admin_dir, error_of, marker_of, ok, read, write
 
@@ -162,9 +163,7 @@ async def test_release_detaches_where_the_agent_ended_and_deletes_its_branch(
     assert ok(await manager.pool_worktree_clean(slot)) is False  # junk.txt
 
 
-async def test_a_nested_repository_is_reported_so_the_pool_discards_the_slot(
-    git_repo: GitRepo,
-) -> None:
+async def test_a_nested_repository_is_deleted_by_the_reset(git_repo: GitRepo) -> None:
     manager, _, _job = await setup(git_repo)
     slot = ok(await manager.create_pool_worktree("job1", 0, JOB))
     agent = ok(await manager.assign_pool_worktree(slot, "agent-1", JOB))
@@ -174,19 +173,37 @@ async def test_a_nested_repository_is_reported_so_the_pool_discards_the_slot(
 
     again = ok(await manager.assign_pool_worktree(slot, "agent-2", JOB))
 
-    # libgit2 leaves a nested repository, as git clean -fdx (without a second -f) does.
-    assert os.path.isdir(os.path.join(nested, ".git"))
-    assert ok(await manager.pool_worktree_clean(again)) is False
-    ok(await manager.remove_worktree(again))
-    # The pool discards such a slot and lends a new one instead.
+    # As git clean -ffdx: nothing of the previous agent stays, a clone neither.
+    assert not os.path.exists(nested)
+    assert ok(await manager.pool_worktree_clean(again)) is True
+
+
+async def test_a_path_the_reset_cannot_delete_fails_the_assignment_and_the_pool_discards_it(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, _, _job = await setup(git_repo)
+
+    def refuse_stuck(path: str) -> None:  # as a root-owned file refuses a user's deletion
+        if not path.endswith("stuck"):
+            remove_tree(path)
+
+    monkeypatch.setattr("envs.slot_reset.remove_tree", refuse_stuck)
+    slot = ok(await manager.create_pool_worktree("job1", 5, JOB))
+    agent = ok(await manager.assign_pool_worktree(slot, "agent-0", JOB))
+    write(os.path.join(agent.path, "stuck", "root-owned.bin"), "git cannot delete me\n")
+    ok(await manager.release_pool_worktree(agent))
+    error = error_of(await manager.assign_pool_worktree(slot, "agent-x", JOB))
+    assert "still differs from its commit after its reset: stuck" in error.message
+    ok(await manager.remove_worktree(slot))
+
     pool = WorktreePool(manager, "job1", JOB, 1)
-    first = ok(await pool.acquire("agent-3"))
-    clone_into(git_repo, os.path.join(first.path, "vendor"))
+    first = ok(await pool.acquire("agent-1"))
+    write(os.path.join(first.path, "stuck", "root-owned.bin"), "git cannot delete me\n")
     ok(await pool.release(first))
-    replacement = ok(await pool.acquire("agent-4"))
+    replacement = ok(await pool.acquire("agent-2"))
+
     assert replacement.name == worktree_id("job1", "pool-1")
     assert not os.path.exists(first.path)
-    assert not os.path.exists(os.path.join(replacement.path, "vendor"))
     assert (pool.metrics.discarded, pool.metrics.misses) == (1, 2)
     ok(await pool.close())
     assert agent_branches(git_repo) == []

@@ -186,8 +186,8 @@ async def test_timing_metrics_add_up_the_time_spent(
 ) -> None:
     latency = {
         "create_pool_worktree": 3.0,
-        "assign_pool_worktree": 1.0,
-        "pool_worktree_clean": 0.5,
+        "assign_pool_worktree": 1.5,
+        "pool_worktree_clean": 0.5,  # never asked: the assignment checks what it touched
         "release_pool_worktree": 0.25,
     }
     k = kit(latency)
@@ -230,16 +230,6 @@ async def test_a_slot_whose_assignment_fails_is_replaced() -> None:
     assert second.name == "pool-1"
     assert leaked(k) == [second]
     assert (pool.metrics.misses, pool.metrics.discarded) == (2, 1)
-
-
-async def test_a_failing_check_discards_the_slot_too() -> None:
-    k = kit()
-    pool = pool_of(k, 1)
-    ok(await pool.release(ok(await pool.acquire("agent-1"))))
-    k.worktrees.fail("pool_worktree_clean", name="pool-0")
-    second = ok(await pool.acquire("agent-2"))
-    assert second.name == "pool-1"
-    assert pool.metrics.discarded == 1
 
 
 async def test_a_new_slot_that_fails_gives_its_error_and_leaves_nothing() -> None:
@@ -485,14 +475,13 @@ async def test_without_reuse_a_cancelled_acquisition_removes_its_worktree(
 # -- cancellation -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cancel_at", [0.5, 1.5, 2.5, 2.99])
+@pytest.mark.parametrize("cancel_at", [0.5, 1.5, 1.99])
 async def test_a_cancelled_acquisition_returns_its_slot(
     autojump_clock: trio.testing.MockClock, cancel_at: float
 ) -> None:
     latency = {
         "create_pool_worktree": 1.0,
         "assign_pool_worktree": 1.0,
-        "pool_worktree_clean": 1.0,
         "release_pool_worktree": 1.0,
     }
     k = kit(latency)
@@ -541,7 +530,7 @@ async def test_release_and_close_finish_even_when_cancelled(
 _OPERATIONS = (
     "create_pool_worktree",
     "assign_pool_worktree",
-    "pool_worktree_clean",
+    "keep_worktree",
     "release_pool_worktree",
     "remove_worktree",
     "create_agent_worktree",
@@ -607,7 +596,7 @@ async def _scenario(
                     await k.merger.merge(worktree.branch, JOB, f"merge {name}")
             finally:
                 released = await pool.release(worktree, keep=plan.keep)
-                if plan.keep and isinstance(released, Success):
+                if plan.keep:  # the caller's now, even if it could not be marked kept
                     kept.append(worktree)
                 outcomes["released" if isinstance(released, Success) else "release failed"] += 1
 
@@ -668,10 +657,10 @@ def test_no_sequence_of_acquire_release_failure_and_cancel_leaks_a_worktree(
 async def test_a_cancelled_acquisition_whose_slot_cannot_be_released_discards_it(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    k = kit({"assign_pool_worktree": 1.0, "pool_worktree_clean": 1.0})
+    k = kit({"assign_pool_worktree": 1.0})
     pool = pool_of(k, 1)
     k.worktrees.fail("release_pool_worktree", times=1)
-    with trio.move_on_after(1.5):
+    with trio.move_on_after(0.5):  # during the (shielded) assignment
         await pool.acquire("agent-1")
         pytest.fail("a cancelled acquire returned")
     assert leaked(k) == []
