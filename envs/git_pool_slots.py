@@ -166,6 +166,9 @@ class GitPoolSlots:
         self._fill = fill
         self._discard = discard
         self._marker = marker
+        # Slots created and not lent yet, by path: the commit whose files they hold
+        # (nothing else has touched them, so assigning that commit needs no reset).
+        self._fresh: dict[str, str] = {}
 
     # -- create ---------------------------------------------------------------------------
 
@@ -251,6 +254,7 @@ class GitPoolSlots:
         except BaseException:
             self._undo(empty)
             raise
+        self._fresh[empty.worktree.path] = empty.worktree.base_commit
         return empty.worktree
 
     def _undo(self, empty: _EmptySlot) -> None:
@@ -309,7 +313,10 @@ class GitPoolSlots:
             return switched
         # The reset touches this worktree only: other slots' refs need not wait for it.
         with trio.CancelScope(shield=True):
-            reset = await run_git(operation, subject, partial(self._reset, switched.unwrap()))
+            assigned = switched.unwrap()
+            if self._fresh.pop(assigned.path, None) == assigned.base_commit:
+                return switched  # just checked out at that commit: nothing to reset
+            reset = await run_git(operation, subject, partial(self._reset, assigned))
         return reset
 
     def _slot_marker(self, worktree: Worktree, job_id: str | None = None) -> WorktreeMarker:

@@ -6,7 +6,8 @@ paths differ from the commit (in the index or the files) and which are untracked
 ignored; only those are then deleted or written, and only those are checked
 afterwards. A slot of 20,000 files where an agent changed a few costs one scan
 (about 0.1 s), not the three (checkout, status, directory walk) of a reset followed
-by a full check.
+by a full check. (libgit2's scan, unlike ``git status``, reports empty untracked
+directories, as ignored: no directory walk is needed to find them.)
 
 Untracked and ignored files and directories are deleted, nested repositories
 included (``git clean -ffdx``): a slot must hold nothing of the previous agent.
@@ -24,8 +25,6 @@ from envs.git_repository import GitProblem
 from envs.tree_removal import remove_tree
 
 __all__ = ["empty_directories", "reset_slot", "stray_paths"]
-
-_UNTRACKED = FileStatus.WT_NEW | FileStatus.IGNORED
 
 
 def stray_paths(repo: pygit2.Repository) -> list[str]:
@@ -75,12 +74,16 @@ def reset_slot(repo: pygit2.Repository, commit: pygit2.Oid) -> None:
     root = repo.workdir.rstrip("/")
     to_delete: list[str] = []
     to_write: list[str] = []
-    for path, flags in found.items():
+    for path in found:
         name = path.rstrip("/")
-        if flags & _UNTRACKED or name not in tree:
-            to_delete.append(name)
-        else:
+        # A file of the commit is written back, whatever the scan says of it (an
+        # untracked file there may be the commit's file, its content or not); anything
+        # else goes: untracked and ignored paths, files the commit does not have, and
+        # directories reported whole (the commit's files in them are reported too).
+        if _is_file_of(tree, name):
             to_write.append(name)
+        else:
+            to_delete.append(name)
     for name in to_delete:
         target = os.path.join(root, name)
         if os.path.lexists(target):
@@ -92,8 +95,9 @@ def reset_slot(repo: pygit2.Repository, commit: pygit2.Oid) -> None:
     if to_write:
         strategy = CheckoutStrategy.FORCE | CheckoutStrategy.DISABLE_PATHSPEC_MATCH
         repo.checkout_tree(tree, strategy=strategy, paths=to_write)  # type: ignore[no-untyped-call]
-    for name in empty_directories(root):
-        remove_tree(os.path.join(root, name))
+    # libgit2's scan reports empty untracked directories (as ignored), so they went
+    # above; what deleting left empty goes now.
+    _remove_emptied_parents(root, to_delete)
     index = repo.index
     index.read_tree(tree)  # entries already right keep their stat data
     index.write()
@@ -115,6 +119,22 @@ def _check(repo: pygit2.Repository, root: str, deleted: list[str], written: list
         raise GitProblem(
             f"pool worktree {root} still differs from its commit after its reset: {shown}"
         )
+
+
+def _is_file_of(tree: pygit2.Tree, path: str) -> bool:
+    try:
+        entry = tree[path]
+    except KeyError:
+        return False
+    return not isinstance(entry, pygit2.Tree)
+
+
+def _remove_emptied_parents(root: str, deleted: list[str]) -> None:
+    """Remove the directories, below ``root``, that deleting ``deleted`` left empty."""
+    for directory in sorted({p for name in deleted for p in _parents(name)}, reverse=True):
+        path = os.path.join(root, directory)
+        if os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path):
+            os.rmdir(path)
 
 
 def _parents(path: str) -> list[str]:

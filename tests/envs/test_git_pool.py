@@ -9,11 +9,13 @@ import stat
 import time
 from pathlib import Path
 
+import pygit2
 import pytest
 import trio
 import trio.testing
 from returns.result import Success
 
+from envs import slot_reset
 from envs.git_merger import GitMerger
 from envs.git_worktrees import GitWorktreeManager
 from envs.pool import WorktreePool
@@ -508,3 +510,31 @@ async def test_a_slot_whose_checkout_fails_is_undone(
     assert agent_branches(git_repo) == []
     assert sorted(os.listdir(manager.state_dir)) == [job.name]
     assert len(git_repo.worktree_paths()) == 2
+
+
+async def test_a_new_slot_lent_at_its_own_commit_is_not_reset_again(
+    git_repo: GitRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager, _, job = await setup(git_repo)
+    resets: list[str] = []
+    real_reset = slot_reset.reset_slot
+
+    def recording(repo: pygit2.Repository, commit: pygit2.Oid) -> None:
+        resets.append(str(commit))
+        real_reset(repo, commit)
+
+    monkeypatch.setattr("envs.git_pool_slots.reset_slot", recording)
+    fresh = ok(await manager.create_pool_worktree("job1", 0, JOB))
+    first = ok(await manager.assign_pool_worktree(fresh, "agent-1", JOB))
+    assert resets == []  # checked out at this very commit a moment ago
+    assert ok(await manager.pool_worktree_clean(first)) is True
+
+    stale = ok(await manager.create_pool_worktree("job1", 1, JOB))
+    moved = await commit_in(manager, job, "moved.txt", "the job moved on\n")
+    second = ok(await manager.assign_pool_worktree(stale, "agent-2", JOB))
+    assert resets == [moved]  # created before the job moved: reset to the new head
+    assert ok(await manager.pool_worktree_clean(second)) is True
+    ok(await manager.release_pool_worktree(first))
+    again = ok(await manager.assign_pool_worktree(fresh, "agent-3", JOB))
+    assert resets == [moved, moved]  # lent before: always reset
+    assert ok(await manager.pool_worktree_clean(again)) is True

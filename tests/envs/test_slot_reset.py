@@ -135,7 +135,10 @@ def test_after_any_agent_the_next_assignment_is_exactly_the_job_head(
             await manager.commit_changes(assigned, "agent work")
         ok(await manager.release_pool_worktree(assigned))
         # The job moves on meanwhile (merges of other agents).
-        _apply(scene.job.path, [op for op in job_changes if op[0] in ("modify", "add")])
+        _apply(
+            scene.job.path,
+            [op for op in job_changes if op[0] in ("modify", "add", "delete", "to_dir")],
+        )
         ok(await manager.commit_changes(scene.job, "job moves on"))
         return ok(await manager.assign_pool_worktree(scene.slot, f"b-{scene.round}", JOB))
 
