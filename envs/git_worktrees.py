@@ -5,30 +5,28 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import TypeVar, final
 
 import attrs
 import pygit2
 import trio
-from returns.result import Failure, Result, Success
+from returns.result import Failure, Result
 
 from envs.git_checkout import CheckoutFilters, fill_worktree, placeholder_commit
-from envs.git_pool_slots import GitPoolSlots, leftover_slot, slot_branches
+from envs.git_leftovers import agent_leftovers_of, clear_stale_locks, locate_agent
+from envs.git_pool_slots import GitPoolSlots, slot_branches
 from envs.git_repository import (
     GitProblem,
     RepositoryLocation,
     branch_head,
-    commit_signatures,
     locate_repository,
     open_repository,
-    open_worktree_repository,
     run_git,
 )
-from envs.paths import PathError, read_inside, write_inside
 from envs.protocols import Worktree, WorktreeError
 from envs.tree_removal import remove_tree
+from envs.worktree_contents import commit_all, read_confined, sync_to_branch, write_confined
 from envs.worktree_layout import (
     MARKER_FILE,
     WorktreeMarker,
@@ -184,31 +182,10 @@ class GitWorktreeManager:
         if problem is not None:
             return Failure(WorktreeError("agent_leftovers", problem))
         return await run_git(
-            "agent_leftovers", f"job {job_id}", partial(self._agent_leftovers, job_id)
+            "agent_leftovers",
+            f"job {job_id}",
+            partial(agent_leftovers_of, self._location, self._state_dir, job_id),
         )
-
-    def _agent_leftovers(self, job_id: str) -> list[Worktree]:
-        repo = open_repository(self._location)
-        prefix = agent_branch(job_id, "")
-        branches = {branch for branch in repo.branches.local if branch.startswith(prefix)}
-        names: set[str] = set()
-        slots: list[Worktree] = []
-        admin_root = os.path.join(self._location.common_dir, "worktrees")
-        if os.path.isdir(admin_root):
-            for identifier in sorted(os.listdir(admin_root)):
-                slot = leftover_slot(identifier, admin_root, job_id)
-                if slot is not None:
-                    # Removing the slot deletes the agent branch its marker names.
-                    slots.append(slot)
-                    branches.discard(slot.branch)
-                    continue
-                marker = read_marker(os.path.join(admin_root, identifier))
-                if marker is not None and marker.job_id == job_id and marker.name is not None:
-                    names.add(marker.name)
-        names.update(branch[len(prefix) :] for branch in branches)
-        job = job_branch(job_id)
-        found = [self.locate_agent_worktree(name, job) for name in sorted(names)]
-        return [located.unwrap() for located in found if isinstance(located, Success)] + slots
 
     def locate_agent_worktree(
         self, name: str, parent_branch: str
@@ -217,42 +194,10 @@ class GitWorktreeManager:
 
         Nothing is read or changed; ``base_commit`` is empty (unknown here).
         """
-        problem = name_problem("agent name", name)
-        job_id = job_id_of_branch(parent_branch)
-        if problem is None and job_id is None:
-            problem = f"parent branch {parent_branch!r} is not a forkmerge job branch"
-        if problem is not None or job_id is None:
-            return Failure(WorktreeError("locate_agent_worktree", problem or ""))
-        identifier = worktree_id(job_id, name)
-        path = os.path.join(self._state_dir, identifier)
-        return Success(Worktree(identifier, path, agent_branch(job_id, name), ""))
-
-    def _clear_stale_locks(self, job_id: str) -> None:
-        """Delete the lock files a killed process left on this job's refs and worktrees.
-
-        libgit2 (like git) refuses to touch a ref or index whose ``.lock`` file
-        exists; a process killed in the middle of a merge or commit leaves one.
-        Only the job's own refs (``forkmerge/<job>``, ``forkmerge-agents/<job>/*``)
-        and the indexes of its marked worktrees are touched, and only when the
-        job is being (re)started, which its caller does holding the job lock.
-        """
-        refs = os.path.join(self._location.common_dir, "refs", "heads")
-        stale = [os.path.join(refs, f"{job_branch(job_id)}.lock")]
-        agents = os.path.join(refs, agent_branch(job_id, ""))
-        for folder, _dirs, files in os.walk(agents):
-            stale.extend(os.path.join(folder, name) for name in files if name.endswith(".lock"))
-        admin_root = os.path.join(self._location.common_dir, "worktrees")
-        for identifier in os.listdir(admin_root) if os.path.isdir(admin_root) else ():
-            admin = os.path.join(admin_root, identifier)
-            marker = read_marker(admin)
-            if marker is not None and marker.job_id == job_id:
-                stale.append(os.path.join(admin, "index.lock"))
-        for path in stale:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        return locate_agent(self._state_dir, name, parent_branch)
 
     def _create_job(self, job_id: str, base: str | None) -> Worktree:
-        self._clear_stale_locks(job_id)
+        clear_stale_locks(self._location, job_id)
         repo = open_repository(self._location)
         branch = job_branch(job_id)
         reference = repo.lookup_branch(branch)
@@ -518,7 +463,7 @@ class GitWorktreeManager:
         with contextlib.suppress(OSError, KeyError, pygit2.GitError):
             self._discard(repo, identifier, path)
 
-    # -- work inside a worktree ---------------------------------------------------------
+    # -- work inside a worktree (the work is in envs.worktree_contents) -------------------
 
     async def commit_changes(
         self, worktree: Worktree, message: str
@@ -532,31 +477,8 @@ class GitWorktreeManager:
         call :meth:`sync_worktree` first, or the commit would undo the merge.
         """
         return await run_git(
-            "commit_changes",
-            f"worktree {worktree.path}",
-            partial(self._commit, worktree, message),
+            "commit_changes", f"worktree {worktree.path}", partial(commit_all, worktree, message)
         )
-
-    def _commit(self, worktree: Worktree, message: str) -> str | None:
-        repo = open_worktree_repository(worktree.path, worktree.branch)
-        parent = repo.head.peel(pygit2.Commit)
-        index = repo.index
-        # libgit2's add_all also stages deletions (files gone from the working tree).
-        index.add_all()
-        index.write()
-        tree = index.write_tree()
-        # A merge started in the worktree (``git merge --no-commit``) is concluded, as
-        # ``git commit`` would: its heads become parents and MERGE_HEAD goes away.
-        merging = repo.listall_mergeheads()
-        if tree == parent.tree_id and not merging:
-            return None
-        author, committer = commit_signatures(repo)
-        # Committing through HEAD makes libgit2 check that the branch still points at
-        # ``parent`` when it moves it, so a concurrent update is an error, not lost.
-        parents = [parent.id, *merging]
-        commit = repo.create_commit("HEAD", author, committer, message, tree, parents)
-        repo.state_cleanup()
-        return str(commit)
 
     async def head_commit(self, worktree: Worktree) -> Result[str, WorktreeError]:
         """The commit (hex) the worktree's branch points at."""
@@ -571,12 +493,9 @@ class GitWorktreeManager:
 
         Files the branch no longer tracks are deleted; untracked files stay.
         """
-
-        def sync() -> None:
-            repo = open_worktree_repository(worktree.path, worktree.branch)
-            repo.reset(branch_head(repo, worktree.branch), pygit2.enums.ResetMode.HARD)
-
-        return await run_git("sync_worktree", f"worktree {worktree.path}", sync)
+        return await run_git(
+            "sync_worktree", f"worktree {worktree.path}", partial(sync_to_branch, worktree)
+        )
 
     async def write_file(
         self,
@@ -596,16 +515,7 @@ class GitWorktreeManager:
             "write_file",
             f"{relative_path!r} in worktree {worktree.path}",
             partial(
-                _confined,
-                worktree.path,
-                partial(
-                    write_inside,
-                    worktree.path,
-                    relative_path,
-                    content,
-                    create_dirs=create_dirs,
-                    mode=mode,
-                ),
+                write_confined, worktree, relative_path, content, create_dirs=create_dirs, mode=mode
             ),
         )
 
@@ -616,16 +526,5 @@ class GitWorktreeManager:
         return await run_git(
             "read_file",
             f"{relative_path!r} in worktree {worktree.path}",
-            partial(_confined, worktree.path, partial(read_inside, worktree.path, relative_path)),
+            partial(read_confined, worktree, relative_path),
         )
-
-
-def _confined(root: str, access: Callable[[], Result[T, PathError]]) -> T:
-    """The outcome of a file access under ``root``; a refused path is a :class:`GitProblem`."""
-    if not os.path.isdir(root):
-        raise GitProblem(f"worktree {root} does not exist")
-    result = access()
-    if isinstance(result, Failure):
-        raise GitProblem(f"{result.failure()} (worktree {root})")
-    value: T = result.unwrap()
-    return value
