@@ -18,8 +18,10 @@ from collections.abc import Mapping
 from functools import partial
 from typing import TextIO
 
+import pygit2
 import trio
 
+from envs.git_repository import GitProblem
 from envs.job_records import JobStatus
 from envs.local import StateLayout
 from envs.orphan_cleaning import CleanReport, clean_leftovers
@@ -45,16 +47,25 @@ def sweep_finished_jobs(
     layout: StateLayout, known: Mapping[str, KnownJob], err: TextIO
 ) -> CleanReport | None:
     """Remove the :func:`sweepable` leftovers of ``layout``'s repository; one line on
-    ``err`` for what was removed, one per failure. ``None`` when there was nothing.
+    ``err`` for what was removed, one per failure. ``None`` when there was nothing, or
+    when the repository could not be scanned (a warning line says why).
 
     Blocking (runs its own trio loop for the removals): call it before the job's.
     """
-    selected = sweepable(scan_leftovers(layout.repository, layout, known), known)
-    if not selected:
+    try:
+        selected = sweepable(scan_leftovers(layout.repository, layout, known), known)
+        if not selected:
+            return None
+        report = trio.run(
+            partial(clean_leftovers, layout.repository, selected, dry_run=False, force=False)
+        )
+    except (OSError, pygit2.GitError, GitProblem) as error:
+        # Another job's leftovers must not keep this one from starting.
+        err.write(
+            f"warning: could not look for leftovers of completed jobs: {error}; "
+            "retry with: python -m phases worktrees clean\n"
+        )
         return None
-    report = trio.run(
-        partial(clean_leftovers, layout.repository, selected, dry_run=False, force=False)
-    )
     removed = [action for action in report.actions if action.outcome == "removed"]
     if removed:
         jobs = sorted({action.leftover.job_id for action in removed})

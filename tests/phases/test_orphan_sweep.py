@@ -83,3 +83,20 @@ def test_with_nothing_to_sweep_nothing_is_said(
     err = io.StringIO()
     assert sweep_finished_jobs(state_layout(repo), {}, err) is None
     assert err.getvalue() == ""
+
+
+def test_a_sweep_that_cannot_scan_warns_and_lets_the_job_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolate_git(monkeypatch)
+    repo = init_repository(str(tmp_path / "repo"))
+
+    def broken(*_args: object) -> object:
+        raise OSError(5, "Input/output error", os.path.join(repo, ".git", "worktrees"))
+
+    monkeypatch.setattr("phases.orphan_sweep.scan_leftovers", broken)
+    err = io.StringIO()
+    assert sweep_finished_jobs(state_layout(repo), {}, err) is None
+    assert err.getvalue().startswith(
+        "warning: could not look for leftovers of completed jobs: [Errno 5] Input/output error"
+    )
