@@ -103,6 +103,17 @@ def jobs_command(repo: str, state_dir: str | None, *, as_json: bool, out: TextIO
     return EXIT_OK
 
 
+def _live_line(figures: dict[str, Any]) -> str:
+    """The running job's pool, as its process last published it."""
+    return (
+        f"  now: {figures.get('agents_running', 0)} agents and "
+        f"{figures.get('processes_running', 0)} commands running, "
+        f"{figures.get('pool_slots', 0)} pool worktrees; "
+        f"{figures.get('pool_hits', 0)} reused, {figures.get('pool_misses', 0)} created, "
+        f"{figures.get('cleanups', 0)} released so far\n"
+    )
+
+
 def _agents_running(job: JobProgress, running: bool, figures: dict[str, Any] | None) -> int:
     """Agents holding a worktree now: the running pool's figure, else the store's count."""
     if not running:
@@ -158,6 +169,8 @@ def status_command(
     )
     if holder is not None:
         out.write(f"  running now in process {holder.pid}\n")
+        if run_figures is not None and run_figures.get("live"):
+            out.write(_live_line(run_figures))
     elif record.status != "completed":
         out.write(f"  resume with: {resume_hint(job_id, layout.repository)}\n")
     return EXIT_OK

@@ -102,6 +102,9 @@ def test_status_of_a_running_job_shows_its_pool_now(
             live = metrics["last_run"]
             assert (live["live"], live["agents_running"], live["pool_slots"]) == (True, 2, 2)
             assert metrics["agents_running"] == 2
+            assert main(["status", live["job_id"], "--repo", repo]) == 0
+            text = capsys.readouterr().out
+            assert "  now: 2 agents and 2 commands running, 2 pool worktrees; " in text
         finally:
             gate.touch()
         out, _ = job.communicate(timeout=60)
@@ -114,7 +117,8 @@ def test_status_of_a_running_job_shows_its_pool_now(
 
 
 def _wait_for_live_figures(repo: str, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    """Poll ``status`` until the running job's two agents hold their worktrees."""
+    """Poll ``status`` until the running job's two agents hold their worktrees and run
+    their commands (published within a second)."""
     deadline = time.monotonic() + 60
     seen: object = None
     while time.monotonic() < deadline:
@@ -123,7 +127,10 @@ def _wait_for_live_figures(repo: str, capsys: pytest.CaptureFixture[str]) -> dic
         if jobs:
             metrics = seen = _status(repo, jobs[0]["job_id"], capsys)
             figures = metrics["last_run"] or {}
-            if metrics["running"] and figures.get("agents_running") == 2:
+            if metrics["running"] and (
+                figures.get("agents_running"),
+                figures.get("processes_running"),
+            ) == (2, 2):
                 return metrics
         time.sleep(0.05)
     raise AssertionError(f"the running job never published two agents running: {seen}")
