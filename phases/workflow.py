@@ -219,14 +219,24 @@ def _run_phases(
                 finished = map_result.stop_reason is None
                 return record(lambda at: PhaseFinished("map", finished, at))
 
-            return scheduled.tap(close_map).and_then(lambda map_result: reduce(map_result, current))
+            # A dead-letter retry after the map phase finished: an item it makes succeed
+            # makes a finished reduce run again, so that its summary sees the item.
+            retried = {assignment.item_key for assignment in to_run} if map_done else set()
+            return scheduled.tap(close_map).and_then(
+                lambda map_result: reduce(map_result, current, retried)
+            )
 
-        def reduce(map_result: MapResult, current: PriorRun) -> Effect[JobResult, Never, MapEnv]:
+        def reduce(
+            map_result: MapResult, current: PriorRun, retried: set[str]
+        ) -> Effect[JobResult, Never, MapEnv]:
             if map_result.stop_reason is not None:
                 return result(
                     map_result, setup, failure=PhaseFailure("map", map_result.stop_reason)
                 )
-            if current.phase_done("reduce"):
+            succeeded_anew = any(
+                agent.item_key in retried and agent.succeeded for agent in map_result.results
+            )
+            if current.phase_done("reduce") and not succeeded_anew:
                 return result(map_result, setup)
             reduced = (
                 record(lambda at: PhaseStarted("reduce", at))

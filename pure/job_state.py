@@ -20,8 +20,9 @@ An item moves only along these transitions; any other event is an
 ``JobPlanned`` comes once and introduces the items (in plan order); item
 events before it, or for a key it did not list, are invalid. Phase events
 may come before it (setup runs before the items are known): a phase may
-start again unless it finished successfully, and finishes only while
-running. The events are in :mod:`pure.job_events` (re-exported here).
+start again, after a failure or after it finished (a dead-letter retry runs
+reduce again), and finishes only while running. The events are in
+:mod:`pure.job_events` (re-exported here).
 """
 
 from __future__ import annotations
@@ -254,8 +255,7 @@ def _next_phase(
     current = phases.get(event.phase)
     name = repr(event.phase)
     if isinstance(event, PhaseStarted):
-        if current is PhaseStatus.FINISHED:
-            raise InvalidTransition(event, f"phase-started for phase {name}, which finished")
+        # A finished phase may run again (a dead-letter retry runs reduce again).
         return PhaseStatus.RUNNING
     if current is not PhaseStatus.RUNNING:
         shown = current.value if current is not None else "not started"

@@ -17,6 +17,7 @@ from phases.agent import execute_agent
 from phases.jobs import run_new_job
 from phases.map_phase import load_work_items, run_map_phase
 from phases.results import JobResult, MapResult
+from pure.job_state import PhaseStatus
 from pure.work_planning import WorkAssignment, plan_work_assignments
 from pure.workflow import Workflow
 from tests.phases.helpers import planned_job, record_for, run_new, workflow
@@ -310,3 +311,36 @@ async def test_resume_refuses_work_items_that_changed_even_with_force() -> None:
     job: JobResult = resumed.unwrap()
     assert job.failure is not None and job.failure.user_error
     assert "differ from those the job was planned with" in job.failure.message
+
+
+async def test_a_dead_letter_retry_runs_a_finished_reduce_again_when_an_item_succeeds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from phases.jobs import resume_job
+
+    env = mock_phase_env()
+    kit = mock_kit(env)
+    kit.executor.on("generate", stdout="2", effect=kit.writes("items.json", items(2).decode()))
+    kit.executor.on("item1", exit_code=1, times=2)  # fails in the run and the first retry
+    wf = workflow(FULL)
+    assert (await run_job(env, wf)).status == "partial"
+
+    async def retry() -> JobResult:
+        record = await kit.store.job("job-1")
+        assert record is not None
+        resumed = await resume_job(
+            wf, record, workflow_text="", variables={}, max_parallel=2, retry_failed=True
+        ).run(env)
+        job: JobResult = resumed.unwrap()
+        return job
+
+    def summaries() -> list[str]:
+        return [run.spec.argv[-1] for run in kit.executor.runs if "summarize" in run.spec.argv[-1]]
+
+    assert (await retry()).status == "partial"
+    assert summaries() == ["summarize '1'/'2'"]  # no item succeeded anew: reduce stands
+    assert (await retry()).status == "succeeded"
+    assert summaries() == ["summarize '1'/'2'", "summarize '2'/'2'"]
+    assert (await kit.store.phases("job-1"))["reduce"] is PhaseStatus.FINISHED
+    summary = json.loads(kit.worktrees.branch_files("forkmerge/job-1")["summary.json"])
+    assert [item["status"] for item in summary] == ["unchanged", "unchanged"]

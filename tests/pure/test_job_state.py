@@ -172,10 +172,6 @@ def test_retry_failure_after_success_and_skips() -> None:
             [PhaseStarted("map"), PhaseFinished("map"), PhaseFinished("map")],
             "phase-finished for phase 'map', which is finished",
         ),
-        (
-            [PhaseStarted("map"), PhaseFinished("map"), PhaseStarted("map")],
-            "phase-started for phase 'map', which finished",
-        ),
     ],
 )
 def test_invalid_transitions_are_typed_errors(events: list[JobEvent], message: str) -> None:
@@ -368,3 +364,13 @@ def test_state_of_records_and_phases_equals_the_fold(
     assert rebuilt == folded
     assert rebuilt.positions == folded.positions
     assert progress(rebuilt) == progress(folded)
+
+
+def test_a_finished_phase_may_run_again() -> None:
+    # A dead-letter retry runs reduce again once its items are merged.
+    state = fold([PhaseStarted("reduce"), PhaseFinished("reduce"), PhaseStarted("reduce")])
+    assert state.phases["reduce"] is PhaseStatus.RUNNING
+    assert "reduce" not in state.phases_done
+    twice: list[JobEvent] = [PhaseStarted("reduce"), PhaseFinished("reduce")] * 2
+    again = fold(twice)
+    assert "reduce" in again.phases_done
