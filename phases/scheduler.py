@@ -30,6 +30,7 @@ from pure.error_policy import (
     Stop,
     WaitUntil,
     admit,
+    circuit_at,
     failed_item_disposition,
     initial_state,
     item_finished,
@@ -182,7 +183,22 @@ class _Run:
                 }
             )
             await trio.sleep(decision.delay)
+            await self._hold_retry()
             attempt += 1
+
+    async def _hold_retry(self) -> None:
+        """Before an item's next attempt, wait while the circuit breaker is open (other
+        items' failures opened it): a retry is held back like a new item. (The item
+        already runs, so it is no half-open probe; a stop rule does not cancel it.)"""
+        policy = self.workflow.error_policy
+        while self.policy_state.stop_reason is None:
+            now = trio.current_time()
+            if circuit_at(policy, self.policy_state, now) != "open":
+                return
+            decision = admit(policy, self.policy_state, now)
+            assert isinstance(decision, WaitUntil)  # open: admit names when it half-opens
+            with trio.move_on_at(decision.time):
+                await self.finished.wait()
 
     async def worker(self, source: Iterator[WorkAssignment]) -> None:
         policy = self.workflow.error_policy

@@ -467,3 +467,29 @@ async def test_half_open_circuit_runs_at_most_half_open_requests_probes(
     assert ran.started_items()[3:5] == ["item3", "item4"]
     assert ran.kit.executor.peak_running == 3
     assert ran.job.status == "partial"
+
+
+async def test_an_open_circuit_holds_an_items_retry_back_too(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    policy = (
+        "error_policy:\n"
+        "  on_item_failure: retry\n"
+        "  retry_config:\n"
+        "    max_attempts: 3\n"
+        "    backoff: fixed\n"
+        "    initial_delay: 2s\n"
+        "  circuit_breaker:\n"
+        "    failure_threshold: 1\n"
+        "    success_threshold: 1\n"
+        "    timeout: 10s\n"
+        "    half_open_requests: 1\n"
+    )
+    ran = await run_flow(
+        flow(policy, max_parallel=2), count=3, failing={0}, flaky={2: 2}, fail_duration=0.5
+    )
+    # item0 fails at 0.5, 3.0 and finally 5.5: the circuit opens until 15.5. item2 (after
+    # item1, 0-1) fails at 1.5 and 4.0; its third attempt, due at 6.0, waits for 15.5.
+    assert ran.starts("item0") == pytest.approx([0.0, 2.5, 5.0])
+    assert ran.starts("item2") == pytest.approx([1.0, 3.5, 15.5])
+    assert ran.job.map.results[2].status == "merged"
