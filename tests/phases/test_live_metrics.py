@@ -72,15 +72,3 @@ async def test_a_running_job_publishes_its_pool_and_flushes_while_it_runs(
     assert publisher.flushed_at == pytest.approx(
         [started + n * METRICS_FLUSH_SECONDS for n in (1, 2, 3)] + [started + 3.0]
     )
-
-
-async def test_without_a_publisher_the_job_runs_without_ticks(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    items = json.dumps([{"name": "item0"}]).encode()
-    env = mock_phase_env(files={"items.json": items})
-    mock_kit(env).executor.on("work", duration=5.0)
-    started = trio.current_time()
-    job = await run_new(env, workflow(AGENTS), max_parallel=1)
-    assert job.map.successful == 1
-    assert trio.current_time() - started == pytest.approx(5.0)
